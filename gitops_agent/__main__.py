@@ -1,0 +1,3 @@
+from gitops_agent.cli import main
+
+main()

@@ -1,0 +1,111 @@
+"""The click command line: parsing only; each verb lives in gitops_agent.commands."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gitops_agent import __version__, git, log
+from gitops_agent.config import AgentConfig, config_path, load_agent_config
+from gitops_agent.error_handler import exit_codes
+
+F = Callable[..., Any]
+
+
+def command(needs_config: bool = True) -> Callable[[F], F]:
+    """Give a verb --config and --debug, logging, the error handler and the exit code."""
+
+    def decorate(body: F) -> F:
+        @click.option("--config", "config_file", metavar="PATH", default=None,
+                      help="Agent config (default $GITOPS_AGENT_CONFIG, "
+                           "then /etc/gitops-agent/config.yml).")
+        @click.option("--debug", is_flag=True, help="Log everything; tracebacks on errors.")
+        @click.pass_context
+        @functools.wraps(body)
+        def wrapper(context: click.Context, config_file: str | None, debug: bool,
+                    **kwargs: Any) -> None:
+            shared = context.find_root().params
+            debug = debug or bool(shared.get("debug"))
+            log.setup(debug=debug)
+            git.scrub_environment()
+            with exit_codes(debug):
+                if needs_config:
+                    path = config_path(config_file or shared.get("config_file"))
+                    kwargs["config"] = load_agent_config(path)
+                code = body(**kwargs)
+            context.exit(code)
+
+        return wrapper
+
+    return decorate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_file", metavar="PATH", default=None,
+              help="Agent config for every command.")
+@click.option("--debug", is_flag=True, help="Log everything; tracebacks on errors.")
+@click.version_option(__version__, prog_name="gitops-agent")
+def main(config_file: str | None, debug: bool) -> None:
+    """GitOps for plain servers: apply a git repo's Ansible on this host, report to git."""
+
+
+@main.command("run")
+@click.option("--app", "apps", multiple=True, help="Reconcile only this app (repeatable).")
+@click.option("--force", is_flag=True, help="Apply even what did not change.")
+@click.option("--no-push", is_flag=True, help="Do not push the status report.")
+@command()
+def run_command(config: AgentConfig, apps: tuple[str, ...], force: bool, no_push: bool) -> int:
+    """One reconcile pass (what a systemd timer calls).
+
+    Exit 0 all ok, 1 an app failed, 2 bad config, 75 another run holds the lock."""
+    from gitops_agent.commands.run import run
+
+    return run(config, apps, force, not no_push)
+
+
+@main.command("run-playbook")
+@click.argument("app")
+@click.option("--check", is_flag=True, help="Check mode: change nothing, record nothing.")
+@click.option("--diff", is_flag=True, help="Show the changes files would get.")
+@command()
+def run_playbook_command(config: AgentConfig, app: str, check: bool, diff: bool) -> int:
+    """Run one app's playbook now, showing Ansible's output."""
+    from gitops_agent.commands.run import run_playbook
+
+    return run_playbook(config, app, check, diff)
+
+
+@main.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@command()
+def status_command(config: AgentConfig, as_json: bool) -> int:
+    """Last result of every app on this host, from local state."""
+    from gitops_agent.commands.status import status
+
+    return status(config, as_json)
+
+
+@main.command("artifacts")
+@click.argument("app")
+@click.argument("run_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@command()
+def artifacts_command(config: AgentConfig, app: str, run_id: str | None, as_json: bool) -> int:
+    """List an app's kept runs, or show one run: tasks, failures, stdout."""
+    from gitops_agent.commands.artifacts import artifacts
+
+    return artifacts(config, app, run_id, as_json)
+
+
+@main.command("validate")
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+@command(needs_config=False)
+def validate_command(directory: Path) -> int:
+    """Check a config repo checkout: schema, references, playbook syntax. Exit 0 or 2."""
+    from gitops_agent.commands.validate import validate
+
+    return validate(directory)

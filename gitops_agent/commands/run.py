@@ -1,0 +1,47 @@
+"""`gitops-agent run` and `run-playbook`: one reconcile pass."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import click
+
+from gitops_agent.config import AgentConfig
+from gitops_agent.reconcile import Options, Pass, PassResult
+
+
+def cancel_on_signals(cancel: threading.Event) -> None:
+    """SIGTERM/SIGINT cancel the running playbook through ansible-runner; the pass then ends."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        cancel.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def print_result(result: PassResult) -> None:
+    for name, record in sorted(result.records.items()):
+        run = f" (run {record.run_id[:12]})" if record.run_id and record.state != "unchanged" \
+            else ""
+        click.echo(f"{name:<24} {record.state:<11} {record.message}{run}")
+    if not result.records:
+        click.echo("no apps select this host")
+
+
+def run(config: AgentConfig, apps: tuple[str, ...], force: bool, push: bool) -> int:
+    options = Options(only=apps, force=force, push=push)
+    cancel_on_signals(options.cancel)
+    result = Pass(config, options).run()
+    print_result(result)
+    return result.exit_code
+
+
+def run_playbook(config: AgentConfig, app: str, check: bool, diff: bool) -> int:
+    options = Options(only=(app,), force=True, show_output=True, check=check, diff=diff)
+    cancel_on_signals(options.cancel)
+    result = Pass(config, options).run()
+    print_result(result)
+    return 1 if result.exit_code else 0

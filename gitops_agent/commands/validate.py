@@ -1,0 +1,63 @@
+"""`gitops-agent validate DIR`: check a config repo checkout, for the repo's own CI."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from gitops_agent import proc, runner
+from gitops_agent.config import App, dependency_problems, load_app
+from gitops_agent.errors import EXIT_BAD_CONFIG, EXIT_OK, ConfigError
+
+
+def syntax_problem(root: Path, playbook: Path) -> str | None:
+    """`ansible-playbook --syntax-check` of one playbook against a localhost inventory."""
+    binaries = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{binaries}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+           "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_ROLES_PATH": f"{root / 'roles'}:{runner.SHIPPED / 'roles'}",
+           "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"}
+    with tempfile.TemporaryDirectory() as scratch:
+        inventory = Path(scratch) / "hosts.yml"
+        inventory.write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n")
+        done = proc.run(["ansible-playbook", "--syntax-check", "-i", str(inventory),
+                         str(playbook)], env=env, timeout=120, cwd=scratch)
+    return None if done.rc == 0 else f"syntax check failed: {done.last_line()}"
+
+
+def validate(directory: Path) -> int:
+    root = directory.resolve()
+    if not (root / "apps").is_dir():
+        click.echo(f"{directory}: no apps/ directory: not a config repo checkout", err=True)
+        return EXIT_BAD_CONFIG
+    problems: list[str] = []
+    apps: dict[str, App] = {}
+    files = sorted([*(root / "apps").glob("*.yml"), *(root / "apps").glob("*.yaml")])
+    for path in files:
+        try:
+            app = load_app(root, path)
+        except ConfigError as error:
+            problems += error.problems or [str(error)]
+            continue
+        apps[app.name] = app
+    for name, problem in sorted(dependency_problems(apps).items()):
+        problems.append(f"{root / apps[name].file}: {problem}")
+    checked: set[str] = set()
+    for app in apps.values():
+        for playbook in filter(None, (app.playbook, app.remove_playbook)):
+            if playbook not in checked:
+                checked.add(playbook)
+                problem = syntax_problem(root, root / playbook)
+                if problem:
+                    problems.append(f"{root / playbook}: {problem}")
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {len(files)} app file(s)", err=True)
+        return EXIT_BAD_CONFIG
+    click.echo(f"{directory}: {len(apps)} app(s) valid, {len(checked)} playbook(s) checked")
+    return EXIT_OK

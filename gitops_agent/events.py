@@ -1,0 +1,157 @@
+"""Pure fold of ansible-runner events into per-task results, stats and failed tasks.
+
+Only allow-listed fields leave this module: task name, module, role, status, and
+for failed tasks a short message (`msg`, `rc`, the tail of `stderr`). Output of
+`no_log` tasks is replaced, never read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+HIDDEN = "output hidden by no_log"
+MESSAGE_LIMIT = 500
+RESULT_EVENTS = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_skipped": "skipped",
+    "runner_on_unreachable": "unreachable",
+}
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    task: str
+    module: str
+    role: str | None
+    host: str
+    status: str  # ok | changed | failed | ignored | skipped | unreachable
+    msg: str | None = None
+    duration: float | None = None
+
+
+@dataclass
+class Outcome:
+    """The verdict of one playbook run, fit for the report."""
+
+    status: str  # successful | failed | timeout | canceled
+    rc: int
+    stats: dict[str, int] = field(default_factory=dict)
+    tasks: list[TaskResult] = field(default_factory=list)
+    failed_tasks: list[dict[str, str]] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful" and self.rc == 0
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+
+
+def _clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def failure_message(result: Any) -> str:
+    """A short message from a failed result, taking only msg, rc and the stderr tail."""
+    if not isinstance(result, dict):
+        return "failed"
+    if "censored" in result or result.get("_ansible_no_log"):
+        return HIDDEN
+    parts = []
+    if result.get("msg"):
+        parts.append(_text(result["msg"]))
+    if isinstance(result.get("rc"), int) and result["rc"] != 0:
+        parts.append(f"rc={result['rc']}")
+    stderr = result.get("stderr")
+    if isinstance(stderr, str) and stderr.strip():
+        parts.append("stderr: " + " | ".join(stderr.strip().splitlines()[-3:]))
+    return _clip("; ".join(parts) or "failed")
+
+
+def _task_result(event: dict[str, Any]) -> TaskResult:
+    data = event.get("event_data", {})
+    status = RESULT_EVENTS[event["event"]]
+    result = data.get("res")
+    if status == "ok" and isinstance(result, dict) and result.get("changed"):
+        status = "changed"
+    if status == "failed" and data.get("ignore_errors"):
+        status = "ignored"
+    return TaskResult(
+        task=str(data.get("task") or data.get("task_action") or "?"),
+        module=str(data.get("resolved_action") or data.get("task_action") or "?"),
+        role=data.get("role") or None,
+        host=str(data.get("host", "")),
+        status=status,
+        msg=failure_message(result) if status in ("failed", "unreachable", "ignored") else None,
+        duration=data.get("duration"),
+    )
+
+
+def _stats(data: dict[str, Any]) -> dict[str, int]:
+    def total(key: str) -> int:
+        value = data.get(key) or {}
+        return sum(int(count) for count in value.values()) if isinstance(value, dict) else 0
+
+    return {
+        "ok": total("ok"),
+        "changed": total("changed"),
+        "failed": total("failures"),
+        "skipped": total("skipped"),
+        "unreachable": total("dark"),
+    }
+
+
+def _tail(stdout: str, lines: int = 3) -> str:
+    kept = [line.strip() for line in stdout.splitlines() if line.strip()]
+    return _clip(" | ".join(kept[-lines:]))
+
+
+def fold(events: Iterable[dict[str, Any]], status: str, rc: int, stdout: str = "",
+         timeout: int | None = None) -> Outcome:
+    """One run's events (in order) plus runner's status/rc -> Outcome."""
+    outcome = Outcome(status=status, rc=rc)
+    results: dict[tuple[str, str], TaskResult] = {}
+    stats_seen = False
+    for event in events:
+        kind = event.get("event")
+        if kind in RESULT_EVENTS:
+            data = event.get("event_data", {})
+            results[(str(data.get("task_uuid")), str(data.get("host")))] = _task_result(event)
+        elif kind == "playbook_on_stats":
+            outcome.stats = _stats(event.get("event_data", {}))
+            stats_seen = True
+    outcome.tasks = list(results.values())
+    if not stats_seen:
+        outcome.stats = {"ok": 0, "changed": 0, "failed": 0, "skipped": 0, "unreachable": 0}
+    if not outcome.ok:
+        outcome.failed_tasks = [
+            {"task": result.task, "module": result.module, "msg": result.msg or "failed"}
+            for result in outcome.tasks if result.status in ("failed", "unreachable")
+        ]
+    outcome.message = _message(outcome, stats_seen, stdout, timeout)
+    return outcome
+
+
+def _message(outcome: Outcome, stats_seen: bool, stdout: str, timeout: int | None) -> str:
+    stats = outcome.stats
+    if outcome.status == "timeout":
+        return f"killed after the {timeout}s timeout" if timeout else "killed after its timeout"
+    if outcome.status == "canceled":
+        return "canceled before it finished"
+    if outcome.ok:
+        return f"{stats['ok']} ok, {stats['changed']} changed"
+    if outcome.failed_tasks:
+        first = outcome.failed_tasks[0]
+        more = len(outcome.failed_tasks) - 1
+        return _clip(f"task {first['task']!r} failed: {first['msg']}"
+                     + (f" (and {more} more)" if more > 0 else ""), 300)
+    if not stats_seen:
+        return _clip(f"ansible-playbook failed (rc {outcome.rc}): {_tail(stdout)}", 300)
+    return f"ansible-playbook failed (rc {outcome.rc})"

@@ -1,0 +1,213 @@
+"""Every git call of the agent: a safe environment, URL checks, timeouts, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from git.cmd import Git
+
+from gitops_agent.errors import ConfigError, GitError
+
+NETWORK_TIMEOUT = 120.0
+LOCAL_TIMEOUT = 60.0
+IDENTITY = ("gitops-agent", "gitops-agent@localhost")
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+SHORT_SHA = re.compile(r"^[0-9a-f]{4,39}$")
+
+# Applied to every git command: no hooks, no submodules, no fsmonitor, and only
+# the file, ssh and https transports (an `ext::` URL can run commands).
+SAFE_CONFIG = (
+    "-c", "core.hooksPath=/dev/null",
+    "-c", "core.fsmonitor=false",
+    "-c", "submodule.recurse=false",
+    "-c", "fetch.recurseSubmodules=false",
+    "-c", "protocol.allow=never",
+    "-c", "protocol.file.allow=always",
+    "-c", "protocol.ssh.allow=always",
+    "-c", "protocol.https.allow=always",
+    "-c", "http.lowSpeedLimit=1000",
+    "-c", "http.lowSpeedTime=30",
+    "-c", "advice.detachedHead=false",
+    "-c", "init.defaultBranch=main",
+    "-c", "gc.auto=0",
+)
+_SCP_LIKE = re.compile(r"^[A-Za-z0-9._~-]+@[A-Za-z0-9.-]+:[^/].*$|^[A-Za-z0-9.-]+:[^/].*$")
+
+
+def validate_url(url: str) -> None:
+    """Refuse URLs git could be tricked with; accept ssh, https, file and local paths."""
+    if not url or url.startswith("-") or any(c in url for c in "$`\n\r\t ") or "::" in url:
+        raise ConfigError(f"refusing git URL {url!r}: it must be an ssh, https, file URL or a path")
+    if "://" in url:
+        scheme = url.split("://", 1)[0].lower()
+        if scheme not in ("ssh", "https", "file", "git+ssh", "ssh+git"):
+            raise ConfigError(f"refusing git URL {url!r}: the {scheme} transport is not allowed")
+        return
+    if url.startswith(("/", "./", "../", "~")) or _SCP_LIKE.match(url):
+        return
+    raise ConfigError(f"refusing git URL {url!r}: it must be an ssh, https, file URL or a path")
+
+
+@dataclass(frozen=True)
+class Auth:
+    """How to reach remotes over ssh: a deploy key and pinned host keys (both optional)."""
+
+    ssh_key: str | None = None
+    known_hosts: str | None = None
+
+
+def scrub_environment() -> None:
+    """Drop GIT_* variables leaked from a caller (a hook, a git alias) once at start."""
+    for name in [name for name in os.environ if name.startswith("GIT_")]:
+        del os.environ[name]
+
+
+def _environment(auth: Auth) -> dict[str, str]:
+    ssh = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20"]
+    if auth.ssh_key:
+        ssh += ["-i", auth.ssh_key, "-o", "IdentitiesOnly=yes"]
+    if auth.known_hosts:
+        ssh += ["-o", f"UserKnownHostsFile={auth.known_hosts}", "-o", "StrictHostKeyChecking=yes"]
+    return {
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ALLOW_PROTOCOL": "file:ssh:https",
+        "GIT_SSH_COMMAND": " ".join(ssh),
+        "GIT_SSH_VARIANT": "ssh",
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+
+
+def run(args: list[str], cwd: Path | None = None, auth: Auth = Auth(),
+        timeout: float = LOCAL_TIMEOUT, check: bool = True,
+        env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run `git <args>`; raise GitError (command, rc, git's last line) when it fails."""
+    command = ["git", *SAFE_CONFIG, *args]
+    status, out, err = Git(str(cwd) if cwd else None).execute(
+        command, with_extended_output=True, with_exceptions=False,
+        kill_after_timeout=timeout, env={**_environment(auth), **(env or {})},
+        strip_newline_in_stdout=False,
+    )
+    if check and status != 0:
+        raise GitError(f"git {' '.join(args[:3])} failed: {_reason(str(err), status)}")
+    return int(status or 0), str(out), str(err)
+
+
+def _reason(stderr: str, status: int | None) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    important = [line for line in lines if line.startswith(("fatal:", "error:", "Timeout"))]
+    return (important or lines or [f"exit code {status}"])[-1]
+
+
+def ls_remote(url: str, auth: Auth) -> dict[str, str]:
+    """The remote's refs as {ref: sha}; annotated tags also appear peeled as `refs/tags/x^{}`."""
+    _, out, _ = run(["ls-remote", "--", url], auth=auth, timeout=NETWORK_TIMEOUT)
+    refs: dict[str, str] = {}
+    for line in out.splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref:
+            refs[ref] = sha
+    return refs
+
+
+def ensure_repo(path: Path) -> None:
+    if not (path / ".git").is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        run(["init", "-q", str(path)])
+
+
+def head(path: Path) -> str | None:
+    if not (path / ".git").is_dir():
+        return None
+    status, out, _ = run(["rev-parse", "-q", "--verify", "HEAD^{commit}"], cwd=path, check=False)
+    return out.strip() if status == 0 else None
+
+
+def has_commit(path: Path, sha: str) -> bool:
+    status, _, _ = run(["cat-file", "-e", f"{sha}^{{commit}}"], cwd=path, check=False)
+    return status == 0
+
+
+def local_changes(path: Path) -> list[str]:
+    """Files that differ from HEAD in the work tree, untracked and ignored ones included."""
+    _, out, _ = run(["status", "--porcelain", "--ignored", "-uall"], cwd=path)
+    return [line[3:] for line in out.splitlines() if line]
+
+
+def fetch(path: Path, url: str, auth: Auth, what: str, depth: int | None = 1) -> None:
+    """Fetch `what` (a sha or a ref) from `url` into `path`'s FETCH_HEAD."""
+    args = ["fetch", "-q", "--no-tags", "--no-recurse-submodules"]
+    if depth:
+        args.append(f"--depth={depth}")
+    run([*args, "--", url, what], cwd=path, auth=auth, timeout=NETWORK_TIMEOUT)
+
+
+def fetch_all(path: Path, url: str, auth: Auth) -> None:
+    """Fetch every branch and tag with full history (to resolve a short sha)."""
+    args = ["fetch", "-q", "--force", "--no-recurse-submodules"]
+    if (path / ".git" / "shallow").exists():
+        args.append("--unshallow")
+    run([*args, "--", url, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"],
+        cwd=path, auth=auth, timeout=NETWORK_TIMEOUT)
+
+
+def resolve_short(path: Path, prefix: str) -> str | None:
+    status, out, _ = run(["rev-parse", "-q", "--verify", f"{prefix}^{{commit}}"],
+                         cwd=path, check=False)
+    return out.strip() if status == 0 else None
+
+
+def checkout(path: Path, sha: str) -> None:
+    """Force the work tree to exactly `sha`: tracked edits, untracked and ignored files go."""
+    run(["checkout", "-q", "-f", "--detach", sha], cwd=path)
+    run(["clean", "-q", "-ffdx"], cwd=path)
+
+
+def tree_entries(path: Path, sha: str) -> dict[str, str]:
+    """{path: object sha} of every file of commit `sha` (one `git ls-tree -r`)."""
+    _, out, _ = run(["ls-tree", "-r", "-z", "--full-tree", sha], cwd=path)
+    entries: dict[str, str] = {}
+    for record in out.split("\0"):
+        meta, _, name = record.partition("\t")
+        if name:
+            entries[name] = meta.split()[2]
+    return entries
+
+
+def verify_commit(path: Path, sha: str, allowed_signers: str) -> str | None:
+    """None when `sha` carries a good ssh signature by an allowed signer, else the reason."""
+    status, _, err = run(
+        ["-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={allowed_signers}",
+         "verify-commit", sha], cwd=path, check=False)
+    return None if status == 0 else _reason(err, status)
+
+
+def commit_all(path: Path, message: str) -> bool:
+    """Commit every change of the work tree with the agent's identity; False if none."""
+    run(["add", "-A"], cwd=path)
+    status, _, _ = run(["diff", "--cached", "--quiet"], cwd=path, check=False)
+    if status == 0:
+        return False
+    name, email = IDENTITY
+    run(["-c", f"user.name={name}", "-c", f"user.email={email}", "-c", "commit.gpgsign=false",
+         "commit", "-q", "--no-verify", "-m", message], cwd=path)
+    return True
+
+
+class PushRejected(GitError):
+    """The remote moved on (non-fast-forward): fetch, rebuild and try again."""
+
+
+def push(path: Path, url: str, auth: Auth, branch: str, commit: str = "HEAD") -> None:
+    """Push `commit` to `branch` of `url` (never forced); PushRejected if it moved on."""
+    status, out, err = run(
+        ["push", "--porcelain", "--", url, f"{commit}:refs/heads/{branch}"],
+        cwd=path, auth=auth, timeout=NETWORK_TIMEOUT, check=False)
+    if status == 0:
+        return
+    text = out + err
+    if "[rejected]" in text or "non-fast-forward" in text or "fetch first" in text:
+        raise PushRejected(f"push to {branch} rejected: the branch moved on")
+    raise GitError(f"git push to {url} failed: {_reason(err, status)}")

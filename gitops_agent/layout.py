@@ -1,0 +1,39 @@
+"""Where things live under the state dir (SPEC §7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "lock"
+
+    @property
+    def config_checkout(self) -> Path:
+        return self.root / "repos" / "config"
+
+    @property
+    def status_repo(self) -> Path:
+        return self.root / "repos" / "status.git"
+
+    def app_checkout(self, app: str) -> Path:
+        return self.root / "repos" / "apps" / app
+
+    def run_dir(self, app: str) -> Path:
+        return self.root / "runs" / app
+
+    def artifacts(self, app: str) -> Path:
+        return self.run_dir(app) / "artifacts"
+
+    def prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)

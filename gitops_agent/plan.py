@@ -1,0 +1,31 @@
+"""Pure planning: desired apps vs. last state -> what to apply, leave, remove, and why."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gitops_agent.state import AppRecord
+
+FAILED_STATES = {"failed", "blocked"}
+
+
+def apply_reason(previous: AppRecord | None, digest: str, checkout_current: bool,
+                 forced: bool) -> str | None:
+    """Why an app must be applied this pass, or None when it is unchanged."""
+    if forced:
+        return "forced"
+    if previous is None or (previous.good_digest is None and previous.digest is None):
+        return "first apply"
+    if previous.state in FAILED_STATES:
+        return f"last attempt {previous.state}"
+    if previous.good_digest != digest:
+        return "inputs changed"
+    if not checkout_current:
+        return "source checkout is not at the desired commit"
+    return None
+
+
+def to_remove(known: Iterable[str], desired: Iterable[str], invalid: Iterable[str]) -> list[str]:
+    """Apps the state knows that no longer select this host (invalid files are kept)."""
+    keep = set(desired) | set(invalid)
+    return sorted(name for name in known if name not in keep)

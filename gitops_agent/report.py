@@ -1,0 +1,102 @@
+"""Pure render of a host's results into hosts/<host>.yml and hosts/<host>.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from gitops_agent import __version__
+
+STATES = ("applied", "unchanged", "failed", "removed", "suspended", "blocked",
+          "rolled_back", "drifted")
+SUMMARY_KEYS = ("applied", "unchanged", "failed", "removed", "suspended")
+APP_FIELDS = ("state", "source_commit", "config_commit", "started", "duration", "stats",
+              "failed_tasks", "run_id", "message")
+STAT_KEYS = ("ok", "changed", "failed", "skipped", "unreachable")
+
+
+def _app(record: dict[str, Any]) -> dict[str, Any]:
+    """Only the report's own fields, from an allow-list (the state keeps more)."""
+    app = {key: record.get(key) for key in APP_FIELDS}
+    stats = record.get("stats") or {}
+    app["stats"] = {key: int(stats.get(key, 0)) for key in STAT_KEYS}
+    app["failed_tasks"] = [{key: str(task.get(key, "")) for key in ("task", "module", "msg")}
+                           for task in record.get("failed_tasks") or []]
+    return app
+
+
+def build(host: str, updated: str, config_commit: str | None,
+          apps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The report document: SPEC §5 field for field, apps in name order."""
+    summary = {"apps": len(apps), **dict.fromkeys(SUMMARY_KEYS, 0)}
+    for record in apps.values():
+        if record["state"] in summary:
+            summary[record["state"]] += 1
+        elif record["state"] in STATES:
+            summary[record["state"]] = summary.get(record["state"], 0) + 1
+    return {
+        "host": host,
+        "agent_version": __version__,
+        "updated": updated,
+        "config_commit": config_commit,
+        "summary": summary,
+        "apps": {name: _app(apps[name]) for name in sorted(apps)},
+    }
+
+
+def to_yaml(report: dict[str, Any]) -> str:
+    return yaml.safe_dump(report, sort_keys=False, default_flow_style=False, width=100,
+                          allow_unicode=True)
+
+
+def same_except_time(old_text: str | None, report: dict[str, Any]) -> bool:
+    """Whether an earlier report says the same, `updated` aside."""
+    if not old_text:
+        return False
+    try:
+        old = yaml.safe_load(old_text)
+    except yaml.YAMLError:
+        return False
+    if not isinstance(old, dict):
+        return False
+    return {**old, "updated": None} == {**report, "updated": None}
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ") if value is not None else "—"
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    summary = report["summary"]
+    commit = report["config_commit"]
+    lines = [
+        f"# {report['host']}",
+        "",
+        f"Updated {report['updated']} by gitops-agent {report['agent_version']}"
+        f" · config `{commit[:12] if commit else '—'}`",
+        "",
+        " · ".join(f"{key}: {value}" for key, value in summary.items()),
+        "",
+        "| app | state | source | config | started | duration | ok | changed | failed | message |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, app in report["apps"].items():
+        stats = app.get("stats") or {}
+        source = app.get("source_commit")
+        config = app.get("config_commit")
+        duration = app.get("duration")
+        lines.append("| " + " | ".join(_cell(value) for value in (
+            name, f"**{app['state']}**", f"`{source[:12]}`" if source else None,
+            f"`{config[:12]}`" if config else None, app.get("started"),
+            f"{duration:.1f}s" if isinstance(duration, (int, float)) else None,
+            stats.get("ok"), stats.get("changed"), stats.get("failed"), app.get("message"),
+        )) + " |")
+    failures = [(name, task) for name, app in report["apps"].items()
+                for task in app.get("failed_tasks") or []]
+    if failures:
+        lines += ["", "## Failed tasks", "", "| app | task | module | message |",
+                  "|---|---|---|---|"]
+        lines += [f"| {_cell(name)} | {_cell(task.get('task'))} | {_cell(task.get('module'))} "
+                  f"| {_cell(task.get('msg'))} |" for name, task in failures]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,59 @@
+"""JSON Schemas (kept as YAML) for the agent config and app files; also for editors."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import yaml
+
+from gitops_agent.yamlfile import FastLoader, YamlDocument
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    text = resources.files(__package__).joinpath(f"{name}.yml").read_text(encoding="utf-8")
+    schema: dict[str, Any] = yaml.load(text, Loader=FastLoader)
+    return schema
+
+
+@cache
+def validator(name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(load_schema(name))
+
+
+def _dotted(location: tuple[Any, ...]) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError) -> list[tuple[tuple[Any, ...], str]]:
+    location = tuple(error.absolute_path)
+    if (error.validator == "additionalProperties" and isinstance(error.instance, dict)
+            and isinstance(error.schema, dict)):
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = [key for key in error.instance if key not in allowed]
+        return [
+            ((*location, key), f"unknown key (allowed: {', '.join(allowed)})") for key in unknown
+        ]
+    if error.validator == "oneOf" and not location:
+        return [(location, "give exactly one of `playbook:` or `deploy:`")]
+    if error.validator == "required":
+        return [(location, error.message.replace("is a required property", "is required"))]
+    return [(location, error.message)]
+
+
+def schema_problems(document: YamlDocument, name: str) -> list[str]:
+    """Every schema violation of `document`, as `file:line: key: problem`, in file order."""
+    found: list[tuple[int, str]] = []
+    for error in validator(name).iter_errors(document.data):
+        for location, message in _describe(error):
+            line = document.line_of(location)
+            found.append((line, f"{document.path}:{line}: {_dotted(location)}: {message}"))
+    for location, line in document.duplicate_keys:
+        found.append((line, f"{document.path}:{line}: {_dotted(location)}: key given twice"))
+    return [text for _, text in sorted(found)]
