@@ -51,9 +51,9 @@ def validate(directory: Path) -> int:
         for playbook in filter(None, (app.playbook, app.remove_playbook)):
             if playbook not in checked:
                 checked.add(playbook)
-                problem = syntax_problem(root, root / playbook)
-                if problem:
-                    problems.append(f"{root / playbook}: {problem}")
+                reason = syntax_problem(root, root / playbook)
+                if reason:
+                    problems.append(f"{root / playbook}: {reason}")
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
