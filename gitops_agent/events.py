@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 HIDDEN = "output hidden by no_log"
@@ -118,14 +118,22 @@ def fold(events: Iterable[dict[str, Any]], status: str, rc: int, stdout: str = "
     """One run's events (in order) plus runner's status/rc -> Outcome."""
     outcome = Outcome(status=status, rc=rc)
     results: dict[tuple[str, str], TaskResult] = {}
+    first_item_failure: dict[tuple[str, str], str] = {}
     stats_seen = False
     for event in events:
         kind = event.get("event")
-        if kind in RESULT_EVENTS:
-            data = event.get("event_data", {})
-            results[(str(data.get("task_uuid")), str(data.get("host")))] = _task_result(event)
+        data = event.get("event_data", {})
+        key = (str(data.get("task_uuid")), str(data.get("host")))
+        if kind == "runner_item_on_failed":
+            first_item_failure.setdefault(key, failure_message(data.get("res")))
+        elif kind in RESULT_EVENTS:
+            result = _task_result(event)
+            if result.msg and key in first_item_failure and result.msg != HIDDEN:
+                loop_message = f"{first_item_failure[key]} (loop: {result.msg})"
+                result = replace(result, msg=_clip(loop_message))
+            results[key] = result
         elif kind == "playbook_on_stats":
-            outcome.stats = _stats(event.get("event_data", {}))
+            outcome.stats = _stats(data)
             stats_seen = True
     outcome.tasks = list(results.values())
     if not stats_seen:
