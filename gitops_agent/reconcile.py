@@ -210,10 +210,10 @@ class Pass:
     def _refuse_unsigned(self, state: State, sha: str, reason: str,
                          remotes: Remotes) -> PassResult:
         log.error("config commit %s failed signature verification: %s", sha[:12], reason)
-        for name, previous in state.apps.items():
-            self.records[name] = replace(
+        for name, previous in list(state.apps.items()):
+            self._record(state, name, replace(
                 previous, state="blocked",
-                message=f"config commit {sha[:12]} is not signed by an allowed key: {reason}")
+                message=f"config commit {sha[:12]} is not signed by an allowed key: {reason}"))
         document = self._document(state, state.config_commit)
         pushed = self._publish(document, remotes)
         return PassResult(EXIT_FAILED, state.config_commit, self.records, {}, pushed)

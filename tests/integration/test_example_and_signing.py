@@ -1,0 +1,75 @@
+"""The shipped example config repo works as the README says; signed-commit verification."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.helpers import Remote, cli, git, report, state
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_example_config_repo_validates_and_applies_then_settles(world, tmp_path):
+    source = Remote(tmp_path, "website-src")
+    shutil.copytree(EXAMPLE / "app-source", source.work, dirs_exist_ok=True)
+    source_commit = source.commit("website v1")
+    fleet = Remote(tmp_path, "fleet")
+    shutil.copytree(EXAMPLE / "config-repo", fleet.work, dirs_exist_ok=True)
+    app_file = fleet.work / "apps" / "website.yml"
+    app_file.write_text(app_file.read_text().replace("@WEBSITE_SOURCE_URL@", source.url))
+    fleet.write("host_vars/example-host.yml",
+                f"site_root: {tmp_path}/srv\nmotd_path: {tmp_path}/motd\n").commit()
+    config = tmp_path / "example.yml"
+    config.write_text(f"host: {{name: example-host, labels: {{env: demo}}}}\n"
+                      f"config_repo: {{url: {fleet.url}}}\nstate_dir: {tmp_path}/example-state\n")
+
+    assert cli("validate", str(fleet.work)).returncode == 0
+    first = cli("run", config=config)
+    second = cli("run", config=config)
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert (tmp_path / "srv/website/htdocs/index.html").exists()
+    assert not (tmp_path / "srv/website/htdocs/.git").exists()
+    assert (tmp_path / "srv/website/reloaded-at-commit").read_text().strip() == source_commit
+    assert "managed by gitops-agent" in (tmp_path / "motd").read_text()
+    assert report(fleet, "example-host")["summary"]["unchanged"] == 2
+
+
+def _signing_key(tmp_path: Path) -> tuple[Path, Path]:
+    key = tmp_path / "signing_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ops", "-f", str(key)],
+                   check=True)
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"ops@example.test {(tmp_path / 'signing_key.pub').read_text()}")
+    return key, allowed
+
+
+def test_verify_signed_config_commits_apply_and_unsigned_are_blocked(world, tmp_path):
+    key, allowed = _signing_key(tmp_path)
+    world.configure(config_repo={"verify": {"allowed_signers": str(allowed)}})
+    repo = world.config_repo
+    world.app("web")
+    git("add", "-A", cwd=repo.work)
+    git("-c", "gpg.format=ssh", "-c", f"user.signingkey={key}", "commit", "-q", "-S",
+        "-m", "signed", cwd=repo.work)
+    git("push", "-q", "origin", "HEAD:refs/heads/main", cwd=repo.work)
+    signed = git("rev-parse", "HEAD", cwd=repo.work)
+
+    good = cli("run", config=world.config_path)
+    assert good.returncode == 0, good.stderr
+    assert state(world.state_dir)["apps"]["web"]["config_commit"] == signed
+
+    world.app("web", "playbook: playbooks/record.yml\nvars: {greeting: unsigned}\n")
+    repo.commit("not signed")
+    bad = cli("run", config=world.config_path)
+
+    assert bad.returncode == 1
+    assert "failed signature verification" in bad.stderr
+    assert git("rev-parse", "HEAD", cwd=world.state_dir / "repos" / "config") == signed
+    assert '"unsigned"' not in (world.out / "web.json").read_text()
+    web = report(repo)["apps"]["web"]
+    assert web["state"] == "blocked" and "not signed by an allowed key" in web["message"]
+    assert state(world.state_dir)["apps"]["web"]["state"] == "blocked"
