@@ -25,8 +25,7 @@ def exit_codes(debug: bool) -> Iterator[None]:
             traceback.print_exc()
         message = str(error)
         if isinstance(error, ConfigError) and len(error.problems) > 1:
-            message += f" (and {len(error.problems) - 1} more problem(s); see `gitops-agent " \
-                       "validate` or fix this one first)"
+            message += f" (and {len(error.problems) - 1} more problem(s) in that file)"
         say(f"error: {message}")
         raise SystemExit(error.exit_code) from None
     except KeyboardInterrupt:

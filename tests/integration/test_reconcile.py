@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -170,3 +172,32 @@ def test_run_force_reapplies_unchanged_apps(world):
 
     assert done.returncode == 0
     assert len(runs(world.state_dir, "web")) == before + 1
+
+
+def test_noop_pass_never_imports_ansible_runner(world):
+    world.app("web").config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+    probe = ("import sys\nfrom gitops_agent.cli import main\n"
+             "try:\n    main(['run', '--config', sys.argv[1]])\nexcept SystemExit as done:\n"
+             "    print('exit', done.code, 'ansible_runner' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(world.config_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert "exit 0 False" in done.stdout, done.stdout + done.stderr
+
+
+def test_hooks_in_the_agents_checkouts_never_run(world, tmp_path):
+    world.app("web").config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+    marker = tmp_path / "hook-ran"
+    for hook in ("post-checkout", "reference-transaction", "pre-push", "post-merge"):
+        path = world.state_dir / "repos" / "config" / ".git" / "hooks" / hook
+        path.write_text(f"#!/bin/sh\ntouch {marker}\n")
+        path.chmod(0o755)
+    world.app("web", "playbook: playbooks/record.yml\nvars: {greeting: again}\n")
+    world.config_repo.commit()
+
+    done = cli("run", config=world.config_path)
+
+    assert done.returncode == 0, done.stderr
+    assert state(world.state_dir)["apps"]["web"]["state"] == "applied"
+    assert not marker.exists()
