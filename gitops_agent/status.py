@@ -68,7 +68,9 @@ def publish(repo: Path, url: str, branch: str, auth: git.Auth, host: str,
             tip = _remote_tip(url, branch, auth)
         current = tip if isinstance(tip, str) else None
         if current and not git.has_commit(repo, current):
+            # The branch may have moved since ls-remote: build on what was fetched.
             git.fetch(repo, url, auth, f"refs/heads/{branch}")
+            current = git.run(["rev-parse", "FETCH_HEAD^{commit}"], cwd=repo)[1].strip()
         if report.same_except_time(_read(repo, current, yml_path), document):
             return False
         commit = _commit(repo, current, {yml_path: report.to_yaml(document),
@@ -77,7 +79,10 @@ def publish(repo: Path, url: str, branch: str, auth: git.Auth, host: str,
         try:
             git.push(repo, url, auth, branch, commit)
             return True
-        except git.PushRejected:
+        except GitError as error:
+            if not isinstance(error, git.PushRejected) and \
+                    _remote_tip(url, branch, auth) == current:
+                raise  # the branch did not move: a real failure (auth, disk, hook)
             log.info("status branch %s moved on; rebuilding the report commit", branch)
             time.sleep(random.uniform(0.05, 0.4) * (attempt + 1))
     raise GitError(f"could not push the report to {branch}: it kept moving "
