@@ -12,7 +12,7 @@ from typing import Any
 
 from gitops_agent import git
 from gitops_agent.errors import ConfigError
-from gitops_agent.schema import schema_problems
+from gitops_agent.schema import dotted, schema_problems
 from gitops_agent.yamlfile import YamlDocument, YamlSyntaxError, load_yaml
 
 DEFAULT_CONFIG_PATH = Path("/etc/gitops-agent/config.yml")
@@ -95,6 +95,7 @@ class AppSet:
 
     apps: dict[str, App] = field(default_factory=dict)
     invalid: dict[str, str] = field(default_factory=dict)  # name -> first problem line
+    known: set[str] = field(default_factory=set)  # every app file's name, for any host
 
 
 def default_state_dir() -> Path:
@@ -108,7 +109,7 @@ def config_path(explicit: str | None) -> Path:
     return Path(explicit or os.environ.get("GITOPS_AGENT_CONFIG") or DEFAULT_CONFIG_PATH)
 
 
-def _load_document(path: Path, schema: str) -> YamlDocument:
+def _load_document(path: Path) -> YamlDocument:
     try:
         document = load_yaml(path)
     except FileNotFoundError:
@@ -117,10 +118,21 @@ def _load_document(path: Path, schema: str) -> YamlDocument:
         raise ConfigError(str(error)) from None
     if document.data is None:
         document.data = {}
-    problems = schema_problems(document, schema)
+    return document
+
+
+def _raise_if(problems: list[str]) -> None:
     if problems:
         raise ConfigError(problems[0], problems)
-    return document
+
+
+def _get(data: Any, *keys: str) -> Any:
+    """data[k1][k2]… or None when any level is missing or not a mapping."""
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
 
 
 def _stringify(labels: dict[str, Any]) -> dict[str, str]:
@@ -128,8 +140,8 @@ def _stringify(labels: dict[str, Any]) -> dict[str, str]:
             for key, value in labels.items()}
 
 
-def _check_url(document: YamlDocument, location: tuple[str, ...], url: str | None) -> list[str]:
-    if url is None:
+def _check_url(document: YamlDocument, location: tuple[str, ...], url: Any) -> list[str]:
+    if not isinstance(url, str):
         return []
     try:
         git.validate_url(url)
@@ -139,16 +151,16 @@ def _check_url(document: YamlDocument, location: tuple[str, ...], url: str | Non
 
 
 def load_agent_config(path: Path) -> AgentConfig:
-    document = _load_document(path, "agent")
+    document = _load_document(path)
     data = document.data
+    problems = schema_problems(document, "agent")
+    problems += _check_url(document, ("config_repo", "url"), _get(data, "config_repo", "url"))
+    problems += _check_url(document, ("status", "url"), _get(data, "status", "url"))
+    _raise_if(problems)
     host = data.get("host", {})
     repo = data["config_repo"]
     status = data.get("status", {})
     runner = data.get("runner", {})
-    problems = _check_url(document, ("config_repo", "url"), repo["url"])
-    problems += _check_url(document, ("status", "url"), status.get("url"))
-    if problems:
-        raise ConfigError(problems[0], problems)
     name = host.get("name") or socket.gethostname().split(".")[0]
     base = path.parent
     return AgentConfig(
@@ -199,22 +211,34 @@ def repo_file_problem(root: Path, relative: str) -> str | None:
 
 
 def _app_problems(document: YamlDocument, name: str, root: Path) -> list[str]:
-    problems: list[str] = []
-    data = document.data
+    """Schema problems, then what the schema cannot say: paths, URLs, self-dependency."""
+    problems = schema_problems(document, "app")
+    data = document.data if isinstance(document.data, dict) else {}
+
+    def at(location: tuple[str | int, ...], message: str) -> None:
+        problems.append(f"{document.path}:{document.line_of(location)}: {dotted(location)}: "
+                        f"{message}")
+
     if not APP_NAME.match(name):
         problems.append(f"{document.path}:1: app name {name!r} must match {APP_NAME.pattern}")
     for key in ("playbook", "remove_playbook"):
-        if key in data:
-            reason = repo_file_problem(root, data[key])
-            if reason:
-                problems.append(f"{document.path}:{document.line_of((key,))}: {key}: {reason}")
-    if "source" in data:
-        problems += _check_url(document, ("source", "url"), data["source"]["url"])
-    for index, dependency in enumerate(data.get("depends_on", [])):
-        if dependency == name:
-            line = document.line_of(("depends_on", index))
-            problems.append(f"{document.path}:{line}: depends_on: an app cannot depend on itself")
-    return problems
+        if isinstance(data.get(key), str) and (reason := repo_file_problem(root, data[key])):
+            at((key,), reason)
+    problems += _check_url(document, ("source", "url"), _get(data, "source", "url"))
+    dest = _get(data, "deploy", "dest")
+    if isinstance(dest, str) and not dest.startswith("/"):
+        at(("deploy", "dest"), f"{dest!r} must be an absolute path")
+    files = _get(data, "deploy", "files")
+    for index, entry in enumerate(files if isinstance(files, list) else []):
+        src, target = _get(entry, "src"), _get(entry, "dest")
+        if isinstance(src, str) and (reason := repo_file_problem(root, src)):
+            at(("deploy", "files", index, "src"), reason)
+        if isinstance(target, str) and not target.startswith("/"):
+            at(("deploy", "files", index, "dest"), f"{target!r} must be an absolute path")
+    depends_on = data.get("depends_on")
+    if isinstance(depends_on, list) and name in depends_on:
+        at(("depends_on", depends_on.index(name)), "an app cannot depend on itself")
+    return sorted(set(problems), key=problems.index)
 
 
 def _build_app(name: str, file: str, data: dict[str, Any]) -> App:
@@ -258,10 +282,8 @@ def selects(hosts: Any, labels: Any, host: str, host_labels: dict[str, str]) -> 
 
 def load_app(root: Path, path: Path) -> App:
     """Load and validate one app file of the checkout `root`; ConfigError lists every problem."""
-    document = _load_document(path, "app")
-    problems = _app_problems(document, path.stem, root)
-    if problems:
-        raise ConfigError(problems[0], problems)
+    document = _load_document(path)
+    _raise_if(_app_problems(document, path.stem, root))
     return _build_app(path.stem, str(path.relative_to(root)), document.data)
 
 
@@ -271,7 +293,13 @@ def load_apps(root: Path, host: str, host_labels: dict[str, str]) -> AppSet:
     apps_dir = root / "apps"
     if not apps_dir.is_dir():
         return found
-    for path in sorted([*apps_dir.glob("*.yml"), *apps_dir.glob("*.yaml")]):
+    paths = app_files(apps_dir)
+    for path in paths:
+        found.known.add(path.stem)
+        if len([other for other in paths if other.stem == path.stem]) > 1:
+            found.invalid[path.stem] = (f"{path}: app {path.stem!r} is defined twice "
+                                        "(apps/*.yml and apps/*.yaml)")
+            continue
         try:
             app = load_app(root, path)
         except ConfigError as error:
@@ -281,6 +309,10 @@ def load_apps(root: Path, host: str, host_labels: dict[str, str]) -> AppSet:
         if selects(list(app.hosts), app.labels, host, host_labels):
             found.apps[app.name] = app
     return found
+
+
+def app_files(apps_dir: Path) -> list[Path]:
+    return sorted([*apps_dir.glob("*.yml"), *apps_dir.glob("*.yaml")])
 
 
 def _raw_selects(path: Path, host: str, host_labels: dict[str, str]) -> bool:
@@ -294,12 +326,17 @@ def _raw_selects(path: Path, host: str, host_labels: dict[str, str]) -> bool:
     return selects(data.get("hosts"), data.get("labels"), host, host_labels)
 
 
-def dependency_problems(apps: dict[str, App]) -> dict[str, str]:
-    """Apps naming an unknown dependency or sitting on a cycle, with the reason."""
+def dependency_problems(apps: dict[str, App], known: set[str] | None = None) -> dict[str, str]:
+    """Apps naming a dependency no app file defines, or sitting on a cycle, with the reason.
+
+    `known` holds every app name of the repo: a dependency on an app that exists but
+    does not select this host is no problem (there is nothing to wait for here).
+    """
+    names = set(apps) | (known or set())
     problems = {
         app.name: f"depends_on names unknown app(s): {', '.join(missing)}"
         for app in apps.values()
-        if (missing := [name for name in app.depends_on if name not in apps])
+        if (missing := [name for name in app.depends_on if name not in names])
     }
     state: dict[str, int] = {}
 

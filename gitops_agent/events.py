@@ -28,7 +28,7 @@ class TaskResult:
     module: str
     role: str | None
     host: str
-    status: str  # ok | changed | failed | ignored | skipped | unreachable
+    status: str  # ok | changed | failed | ignored | rescued | skipped | unreachable
     msg: str | None = None
     duration: float | None = None
 
@@ -108,6 +108,24 @@ def _stats(data: dict[str, Any]) -> dict[str, int]:
     }
 
 
+def _mark_rescued(tasks: list[TaskResult], failures: dict[str, int] | None) -> list[TaskResult]:
+    """Failed events the stats do not count were rescued: a host's real failures are its last.
+
+    A failure that is not rescued ends the play for that host, so of a host's failed
+    events only the last `failures[host]` are real; the earlier ones were rescued.
+    """
+    if failures is None:
+        return tasks
+    real: set[int] = set()
+    for host in {task.host for task in tasks}:
+        failed = [index for index, task in enumerate(tasks)
+                  if task.host == host and task.status == "failed"]
+        count = int(failures.get(host, 0))
+        real.update(failed[len(failed) - count:] if count else [])
+    return [replace(task, status="rescued") if task.status == "failed" and index not in real
+            else task for index, task in enumerate(tasks)]
+
+
 def _tail(stdout: str, lines: int = 3) -> str:
     kept = [line.strip() for line in stdout.splitlines() if line.strip()]
     return _clip(" | ".join(kept[-lines:]))
@@ -119,6 +137,7 @@ def fold(events: Iterable[dict[str, Any]], status: str, rc: int, stdout: str = "
     outcome = Outcome(status=status, rc=rc)
     results: dict[tuple[str, str], TaskResult] = {}
     first_item_failure: dict[tuple[str, str], str] = {}
+    failures: dict[str, int] = {}
     stats_seen = False
     for event in events:
         kind = event.get("event")
@@ -134,8 +153,9 @@ def fold(events: Iterable[dict[str, Any]], status: str, rc: int, stdout: str = "
             results[key] = result
         elif kind == "playbook_on_stats":
             outcome.stats = _stats(data)
+            failures = data.get("failures") if isinstance(data.get("failures"), dict) else {}
             stats_seen = True
-    outcome.tasks = list(results.values())
+    outcome.tasks = _mark_rescued(list(results.values()), failures if stats_seen else None)
     if not stats_seen:
         outcome.stats = {"ok": 0, "changed": 0, "failed": 0, "skipped": 0, "unreachable": 0}
     if not outcome.ok:

@@ -34,7 +34,8 @@ SAFE_CONFIG = (
     "-c", "init.defaultBranch=main",
     "-c", "gc.auto=0",
 )
-_SCP_LIKE = re.compile(r"^[A-Za-z0-9._~-]+@[A-Za-z0-9.-]+:[^/].*$|^[A-Za-z0-9.-]+:[^/].*$")
+_SCP_LIKE = re.compile(r"^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9][A-Za-z0-9.-]*:(?!//).+$")
+_AUTHORITY = re.compile(r"^[a-z+]+://(?:[^@/]*@)?(?P<host>[^/]*)")
 
 
 def validate_url(url: str) -> None:
@@ -45,6 +46,9 @@ def validate_url(url: str) -> None:
         scheme = url.split("://", 1)[0].lower()
         if scheme not in ("ssh", "https", "file", "git+ssh", "ssh+git"):
             raise ConfigError(f"refusing git URL {url!r}: the {scheme} transport is not allowed")
+        authority = _AUTHORITY.match(url.lower())
+        if authority and authority.group("host").startswith(("-", "[-")):
+            raise ConfigError(f"refusing git URL {url!r}: a host may not start with '-'")
         return
     if url.startswith(("/", "./", "../", "~")) or _SCP_LIKE.match(url):
         return
@@ -174,6 +178,17 @@ def tree_entries(path: Path, sha: str) -> dict[str, str]:
         if name:
             entries[name] = meta.split()[2]
     return entries
+
+
+def archive(path: Path, sha: str) -> bytes:
+    """The tree of commit `sha` as a tar stream."""
+    status, out, err = Git(str(path)).execute(
+        ["git", *SAFE_CONFIG, "archive", "--format=tar", sha], with_extended_output=True,
+        with_exceptions=False, kill_after_timeout=LOCAL_TIMEOUT, stdout_as_string=False,
+        env=_environment(Auth()))
+    if status != 0:
+        raise GitError(f"git archive {sha[:12]} failed: {_reason(str(err), status)}")
+    return bytes(out)
 
 
 def verify_commit(path: Path, sha: str, allowed_signers: str) -> str | None:

@@ -84,12 +84,12 @@ class _Collector:
             value = value.get("file") or value.get("name") or value.get("role")
         if not isinstance(value, str):
             return
+        rooted = False
         for prefix in CONFIG_DIR_VARS:
             if value.startswith(prefix):
-                value, base = value[len(prefix):], ""
+                value, base, role_dir, rooted = value[len(prefix):], "", None, True
         if "{{" in value or "{%" in value:
-            directory = role_dir or base
-            self.prefixes.add(directory + "/" if directory else "")
+            self._templated(value, base, role_dir, kind, rooted)
             return
         if kind == "role":
             self.role(value, base)
@@ -108,6 +108,20 @@ class _Collector:
                 self.scan(path, role_dir)
             else:
                 self.add_file(path)
+
+    def _templated(self, value: str, base: str, role_dir: str | None, kind: str,
+                   rooted: bool) -> None:
+        """A reference built from variables: depend on all it could name."""
+        if kind == "role":
+            self.prefixes.add(posixpath.join(base, "roles") + "/")
+            self.prefixes.add("roles/")
+            return
+        literal = posixpath.dirname(value[: value.index("{")]) if "{" in value else ""
+        if rooted and literal:
+            self.prefixes.add(posixpath.normpath(literal) + "/")
+            return
+        directory = role_dir or base
+        self.prefixes.add(directory + "/" if directory else "")
 
     def _walk(self, node: Any, base: str, role_dir: str | None) -> None:
         if isinstance(node, list):
@@ -148,11 +162,14 @@ def app_patterns(root: Path, app: App, host: str) -> tuple[set[str], set[str], t
         playbook_dir = posixpath.dirname(posixpath.normpath(app.playbook))
     for deploy_file in (app.deploy or {}).get("files", []):
         collector.add_file(deploy_file["src"])
-    for base in {"", playbook_dir}:
+    # Variables ansible loads for this host: the repo's group_vars and host_vars/<host>
+    # (linked into the inventory as localhost), and those beside the playbook, where
+    # the inventory name `localhost` is what counts.
+    for base, name in (("", host), (playbook_dir, "localhost")):
         collector.prefixes.add(posixpath.join(base, "group_vars") + "/")
-        collector.prefixes.add(posixpath.join(base, "host_vars", host) + "/")
+        collector.prefixes.add(posixpath.join(base, "host_vars", name) + "/")
         for suffix in (".yml", ".yaml", ".json", ""):
-            collector.files.add(posixpath.join(base, "host_vars", host + suffix))
+            collector.files.add(posixpath.join(base, "host_vars", name + suffix))
     return collector.files, collector.prefixes, app.paths
 
 

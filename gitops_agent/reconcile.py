@@ -97,7 +97,7 @@ class Pass:
                 return self._refuse_unsigned(state, sha, reason, remotes)
         sources.place(checkout, sha)
         appset = load_apps(checkout, self.config.host, self.config.labels)
-        for name, problem in dependency_problems(appset.apps).items():
+        for name, problem in dependency_problems(appset.apps, appset.known).items():
             appset.invalid[name] = f"{appset.apps.pop(name).file}: {problem}"
         selected = self._select(appset)
         wanted = {app.source.url for app in selected.values()
@@ -117,6 +117,7 @@ class Pass:
                 message=f"not attempted: dependency {dependency} failed")),
             workers=self.config.runner.workers,
             stop=self.options.cancel.is_set,
+            already_failed=appset.invalid,
         )
         if not self.options.only and not self.options.check:
             self._forget(state, plan.to_remove(state.apps, appset.apps, appset.invalid))

@@ -64,7 +64,11 @@ def same_except_time(old_text: str | None, report: dict[str, Any]) -> bool:
 
 
 def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ") if value is not None else "—"
+    """A markdown table cell: one line, backslashes and pipes escaped."""
+    if value is None:
+        return "—"
+    text = " ".join(str(value).splitlines())
+    return text.replace("\\", "\\\\").replace("|", "\\|")
 
 
 def to_markdown(report: dict[str, Any]) -> str:

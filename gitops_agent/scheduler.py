@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 
@@ -12,31 +12,35 @@ def run_in_order(
     blocked: Callable[[str, str], None],
     workers: int,
     stop: Callable[[], bool] = lambda: False,
+    already_failed: Iterable[str] = (),
 ) -> None:
     """Call `job(name)` once every dependency of `name` succeeded (job returned True).
 
-    A name whose dependency failed or was blocked gets `blocked(name, dependency)`
-    instead. Dependencies outside `dependencies` count as satisfied. Once `stop()`
-    is true no new job starts.
+    A name whose dependency failed or was blocked (or is in `already_failed`, such as
+    an invalid app) gets `blocked(name, dependency)` instead. Other dependencies
+    outside `dependencies` count as satisfied. At most `workers` jobs run at once, and
+    once `stop()` is true no new job starts.
     """
+    workers = max(1, workers)
     waiting = dict(dependencies)
     succeeded: set[str] = set()
-    failed: set[str] = set()
+    failed: set[str] = set(already_failed)
     running: dict[Future[bool], str] = {}
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         while waiting or running:
             progressed = True
             while progressed:
                 progressed = False
                 for name in sorted(waiting):
-                    needs = [dep for dep in waiting[name] if dep in dependencies]
+                    needs = [dep for dep in waiting[name] if dep in dependencies or dep in failed]
                     bad = next((dep for dep in needs if dep in failed), None)
                     if bad is not None:
                         del waiting[name]
                         failed.add(name)
                         blocked(name, bad)
                         progressed = True
-                    elif all(dep in succeeded for dep in needs) and not stop():
+                    elif (all(dep in succeeded for dep in needs) and not stop()
+                          and len(running) < workers):
                         del waiting[name]
                         running[pool.submit(job, name)] = name
             if not running:

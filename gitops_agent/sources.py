@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -96,3 +98,12 @@ def resolve_short_sha(path: Path, url: str, prefix: str, auth: git.Auth) -> str:
     if sha is None:
         raise GitError(f"ref {prefix!r} is neither a branch, a tag nor a commit of {url}")
     return sha
+
+
+def export(path: Path, url: str, sha: str, auth: git.Auth, destination: Path) -> Path:
+    """Write the files of commit `sha` (fetched if missing) to `destination`, no .git."""
+    fetch_commit(path, url, sha, auth)
+    destination.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(git.archive(path, sha))) as archive:
+        archive.extractall(destination, filter="data")
+    return destination

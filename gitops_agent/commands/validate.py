@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from gitops_agent import proc, runner
-from gitops_agent.config import App, dependency_problems, load_app
+from gitops_agent.config import App, app_files, dependency_problems, load_app
 from gitops_agent.errors import EXIT_BAD_CONFIG, EXIT_OK, ConfigError
 
 
@@ -36,7 +36,7 @@ def validate(directory: Path) -> int:
         return EXIT_BAD_CONFIG
     problems: list[str] = []
     apps: dict[str, App] = {}
-    files = sorted([*(root / "apps").glob("*.yml"), *(root / "apps").glob("*.yaml")])
+    files = app_files(root / "apps")
     for path in files:
         try:
             app = load_app(root, path)
@@ -44,7 +44,12 @@ def validate(directory: Path) -> int:
             problems += error.problems or [str(error)]
             continue
         apps[app.name] = app
-    for name, problem in sorted(dependency_problems(apps).items()):
+    known = {path.stem for path in files}
+    for name in sorted(known):
+        twins = [str(path) for path in files if path.stem == name]
+        if len(twins) > 1:
+            problems.append(f"app {name!r} is defined twice: {', '.join(twins)}")
+    for name, problem in sorted(dependency_problems(apps, known).items()):
         problems.append(f"{root / apps[name].file}: {problem}")
     checked: set[str] = set()
     for app in apps.values():

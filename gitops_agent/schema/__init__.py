@@ -24,7 +24,7 @@ def validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(load_schema(name))
 
 
-def _dotted(location: tuple[Any, ...]) -> str:
+def dotted(location: tuple[Any, ...]) -> str:
     text = ""
     for part in location:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
@@ -53,7 +53,7 @@ def schema_problems(document: YamlDocument, name: str) -> list[str]:
     for error in validator(name).iter_errors(document.data):
         for location, message in _describe(error):
             line = document.line_of(location)
-            found.append((line, f"{document.path}:{line}: {_dotted(location)}: {message}"))
+            found.append((line, f"{document.path}:{line}: {dotted(location)}: {message}"))
     for location, line in document.duplicate_keys:
-        found.append((line, f"{document.path}:{line}: {_dotted(location)}: key given twice"))
+        found.append((line, f"{document.path}:{line}: {dotted(location)}: key given twice"))
     return [text for _, text in sorted(found)]
