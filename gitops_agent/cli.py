@@ -57,14 +57,30 @@ def main(config_file: str | None, debug: bool) -> None:
 @click.option("--app", "apps", multiple=True, help="Reconcile only this app (repeatable).")
 @click.option("--force", is_flag=True, help="Apply even what did not change.")
 @click.option("--no-push", is_flag=True, help="Do not push the status report.")
+@click.option("--drift-check", is_flag=True,
+              help="Also check unchanged apps in check mode: report drift or self-heal.")
 @command()
-def run_command(config: AgentConfig, apps: tuple[str, ...], force: bool, no_push: bool) -> int:
+def run_command(config: AgentConfig, apps: tuple[str, ...], force: bool, no_push: bool,
+                drift_check: bool) -> int:
     """One reconcile pass (what a systemd timer calls).
 
     Exit 0 all ok, 1 an app failed, 2 bad config, 75 another run holds the lock."""
     from gitops_agent.commands.run import run
 
-    return run(config, apps, force, not no_push)
+    return run(config, apps, force, not no_push, drift_check)
+
+
+@main.command("plan")
+@click.option("--app", "apps", multiple=True, help="Check only this app (repeatable).")
+@click.option("--diff", is_flag=True, help="Show Ansible's output with the diffs.")
+@command()
+def plan_command(config: AgentConfig, apps: tuple[str, ...], diff: bool) -> int:
+    """Check mode over this host's apps: what would change.
+
+    Exit 0 nothing to do, 1 an error, 3 changes pending."""
+    from gitops_agent.commands.plan import plan
+
+    return plan(config, apps, diff)
 
 
 @main.command("run-playbook")
@@ -109,3 +125,24 @@ def validate_command(directory: Path) -> int:
     from gitops_agent.commands.validate import validate
 
     return validate(directory)
+
+
+@main.command("suspend")
+@click.argument("app")
+@click.option("--reason", required=True, help="Why; shown in the report with who and when.")
+@command()
+def suspend_command(config: AgentConfig, app: str, reason: str) -> int:
+    """Leave one app alone on this host and report it suspended."""
+    from gitops_agent.commands.suspend import suspend
+
+    return suspend(config, app, reason)
+
+
+@main.command("resume")
+@click.argument("app")
+@command()
+def resume_command(config: AgentConfig, app: str) -> int:
+    """Reconcile a suspended app again."""
+    from gitops_agent.commands.suspend import resume
+
+    return resume(config, app)

@@ -54,6 +54,8 @@ class AgentConfig:
     splay: int
     state_dir: Path
     runner: RunnerConfig
+    drift_interval: int = 3600
+    self_heal: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class App:
     timeout: int | None = None
     health: Health | None = None
     rollback: bool = False
+    self_heal: bool | None = None  # None: the agent config's drift.self_heal
 
 
 @dataclass
@@ -189,6 +192,8 @@ def load_agent_config(path: Path) -> AgentConfig:
             keep_artifacts=runner.get("keep_artifacts", 20),
             vault_password_file=_absolute(runner.get("vault_password_file"), base),
         ),
+        drift_interval=data.get("drift", {}).get("interval", 3600),
+        self_heal=data.get("drift", {}).get("self_heal", False),
     )
 
 
@@ -265,6 +270,7 @@ def _build_app(name: str, file: str, data: dict[str, Any]) -> App:
             delay=health.get("delay", 2.0),
         ) if health else None,
         rollback=data.get("rollback", False),
+        self_heal=data.get("self_heal"),
     )
 
 

@@ -15,6 +15,10 @@ class Layout:
         return self.root / "state.json"
 
     @property
+    def suspensions_file(self) -> Path:
+        return self.root / "suspended.json"
+
+    @property
     def lock_file(self) -> Path:
         return self.root / "lock"
 

@@ -18,6 +18,9 @@ def apply_reason(previous: AppRecord | None, digest: str, checkout_current: bool
         return "first apply"
     if previous.state in FAILED_STATES:
         return f"last attempt {previous.state}"
+    if previous.state == "rolled_back":
+        # The failing revisions are not tried again until something changes.
+        return None if previous.digest == digest else "inputs changed since the rollback"
     if previous.good_digest != digest:
         return "inputs changed"
     if not checkout_current:
@@ -29,3 +32,11 @@ def to_remove(known: Iterable[str], desired: Iterable[str], invalid: Iterable[st
     """Apps the state knows that no longer select this host (invalid files are kept)."""
     keep = set(desired) | set(invalid)
     return sorted(name for name in known if name not in keep)
+
+
+KEPT_WHEN_UNCHANGED = {"rolled_back", "drifted"}
+
+
+def unchanged_state(previous: AppRecord) -> str:
+    """What an app not applied this pass is reported as: a rollback or drift stays visible."""
+    return previous.state if previous.state in KEPT_WHEN_UNCHANGED else "unchanged"

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from gitops_agent import __version__, git, inputs, lock, plan, report, scheduler, sources, status
-from gitops_agent.apply import Context, Target, apply, spec_of
+from gitops_agent import (
+    __version__,
+    git,
+    inputs,
+    lock,
+    plan,
+    removal,
+    report,
+    scheduler,
+    sources,
+    status,
+    suspensions,
+)
+from gitops_agent.apply import Context, Target, apply, check_drift, spec_of
 from gitops_agent.config import AgentConfig, App, AppSet, dependency_problems, load_apps
 from gitops_agent.errors import (
     EXIT_BAD_CONFIG,
@@ -26,6 +37,7 @@ from gitops_agent.state import AppRecord, State, load_state, save_state
 
 log = logging.getLogger(__name__)
 Remotes = dict[str, dict[str, str] | GitError]
+FAILED = ("failed", "blocked", "rolled_back")  # states that fail the pass and block dependents
 
 
 @dataclass
@@ -35,6 +47,7 @@ class Options:
     push: bool = True
     show_output: bool = False
     check: bool = False  # check mode: nothing is recorded or pushed
+    drift_check: bool = False  # check unchanged apps for drift (self-heal if asked)
     diff: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
 
@@ -58,6 +71,7 @@ class Pass:
                                options.check, options.diff, options.cancel)
         self.records: dict[str, AppRecord] = {}
         self.saving = threading.Lock()
+        self.suspended = suspensions.load(self.layout.suspensions_file)
 
     def run(self) -> PassResult:
         self.layout.prepare()
@@ -120,7 +134,7 @@ class Pass:
             already_failed=appset.invalid,
         )
         if not self.options.only and not self.options.check:
-            self._forget(state, plan.to_remove(state.apps, appset.apps, appset.invalid))
+            self._remove(state, plan.to_remove(state.apps, appset.apps, appset.invalid), sha)
         return self._finish(state, sha, appset, remotes)
 
     def _select(self, appset: AppSet) -> dict[str, App]:
@@ -174,18 +188,58 @@ class Pass:
         return sha, None
 
     def _job(self, state: State, target: Target) -> bool:
-        previous = state.apps.get(target.app.name)
-        if target.app.suspend:
+        name = target.app.name
+        previous = state.apps.get(name)
+        suspension = self.suspended.get(name) or (
+            {"reason": f"suspend: true in {target.app.file}", "by": "config repo",
+             "at": target.config_commit} if target.app.suspend else None)
+        if suspension:
             record = replace(previous or AppRecord(state="suspended"), state="suspended",
-                             message="suspended in the app file", spec=spec_of(target.app))
+                             message=f"suspended by {suspension['by']}: {suspension['reason']}",
+                             suspended=suspension, spec=spec_of(target.app))
+        elif (target.reason is None and target.error is None and previous is not None
+              and self.options.drift_check and previous.state != "rolled_back"):
+            record = self._drift(target, previous)
         elif target.reason is None and target.error is None and previous is not None:
-            record = replace(previous, state="unchanged")
-            if previous.state != "unchanged":
+            record = replace(previous, state=plan.unchanged_state(previous))
+            if previous.state in ("applied", "suspended"):
                 record.message = f"no change since the last apply ({previous.message})"
+                record.suspended = None
         else:
             record = apply(self.context, target, previous)
-        self._record(state, target.app.name, record)
-        return record.state not in ("failed", "blocked")
+        self._record(state, name, record)
+        return record.state not in FAILED
+
+    def _drift(self, target: Target, previous: AppRecord) -> AppRecord:
+        tasks, problem = check_drift(self.context, target)
+        if problem:
+            return replace(previous, state="unchanged", message=problem, drifted_tasks=[])
+        if not tasks:
+            return replace(previous, state="unchanged", drifted_tasks=[],
+                           message="no drift: a check-mode run found nothing to change")
+        heal = target.app.self_heal if target.app.self_heal is not None \
+            else self.config.self_heal
+        names = ", ".join(tasks[:5]) + (" …" if len(tasks) > 5 else "")
+        if heal:
+            log.warning("%s: drift in %s: self-healing", target.app.name, names)
+            return apply(self.context, replace(target, reason=f"self-heal: drift in {names}"),
+                         previous)
+        log.warning("%s: drifted: %s", target.app.name, names)
+        return replace(previous, state="drifted", drifted_tasks=tasks,
+                       message=f"drift: {len(tasks)} task(s) would change: {names}")
+
+    def _remove(self, state: State, names: list[str], sha: str) -> None:
+        for name in names:
+            if self.options.cancel.is_set():
+                return
+            record = removal.remove(self.context, name, state.apps[name], sha)
+            with self.saving:
+                self.records[name] = record
+                if record.state == "removed":
+                    del state.apps[name]
+                else:
+                    state.apps[name] = record
+                save_state(self.layout.state_file, state)
 
     def _invalid_record(self, previous: AppRecord | None, sha: str, problem: str) -> AppRecord:
         return replace(previous or AppRecord(state="failed"), state="failed",
@@ -198,15 +252,6 @@ class Pass:
             if not self.options.check:
                 state.apps[name] = record
                 save_state(self.layout.state_file, state)
-
-    def _forget(self, state: State, names: list[str]) -> None:
-        for name in names:
-            log.info("%s: no longer selects this host; forgetting it", name)
-            record = replace(state.apps.pop(name), state="removed",
-                             message="app file removed or no longer selects this host")
-            self.records[name] = record
-            shutil.rmtree(self.layout.app_checkout(name), ignore_errors=True)
-            shutil.rmtree(self.layout.run_dir(name), ignore_errors=True)
 
     def _refuse_unsigned(self, state: State, sha: str, reason: str,
                          remotes: Remotes) -> PassResult:
@@ -234,7 +279,7 @@ class Pass:
                    if not self.options.only or name in self.options.only}
         if invalid:
             code = EXIT_BAD_CONFIG
-        elif any(record.state in ("failed", "blocked") for record in self.records.values()):
+        elif any(record.state in FAILED for record in self.records.values()):
             code = EXIT_FAILED
         else:
             code = EXIT_OK

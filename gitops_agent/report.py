@@ -14,6 +14,7 @@ SUMMARY_KEYS = ("applied", "unchanged", "failed", "removed", "suspended")
 APP_FIELDS = ("state", "source_commit", "config_commit", "started", "duration", "stats",
               "failed_tasks", "run_id", "message")
 STAT_KEYS = ("ok", "changed", "failed", "skipped", "unreachable")
+EXTRA_FIELDS = ("restored", "suspended", "drifted_tasks")  # shown only when set
 
 
 def _app(record: dict[str, Any]) -> dict[str, Any]:
@@ -23,6 +24,7 @@ def _app(record: dict[str, Any]) -> dict[str, Any]:
     app["stats"] = {key: int(stats.get(key, 0)) for key in STAT_KEYS}
     app["failed_tasks"] = [{key: str(task.get(key, "")) for key in ("task", "module", "msg")}
                            for task in record.get("failed_tasks") or []]
+    app.update({key: record[key] for key in EXTRA_FIELDS if record.get(key)})
     return app
 
 

@@ -32,6 +32,9 @@ class AppRecord:
     good_source_commit: str | None = None
     good_config_commit: str | None = None
     spec: dict[str, Any] = field(default_factory=dict)  # playbook, remove_playbook, vars
+    restored: dict[str, Any] | None = None  # rolled_back: the good revisions re-applied
+    suspended: dict[str, Any] | None = None  # suspended: reason, by, at
+    drifted_tasks: list[str] = field(default_factory=list)  # drifted: tasks that would change
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AppRecord:

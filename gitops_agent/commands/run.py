@@ -31,8 +31,9 @@ def print_result(result: PassResult) -> None:
         click.echo("no apps select this host")
 
 
-def run(config: AgentConfig, apps: tuple[str, ...], force: bool, push: bool) -> int:
-    options = Options(only=apps, force=force, push=push)
+def run(config: AgentConfig, apps: tuple[str, ...], force: bool, push: bool,
+        drift_check: bool = False) -> int:
+    options = Options(only=apps, force=force, push=push, drift_check=drift_check)
     cancel_on_signals(options.cancel)
     result = Pass(config, options).run()
     print_result(result)
