@@ -65,7 +65,7 @@ NO_CHECK_MODE = """\
 """
 
 
-def times(world, app, what):  # noqa: ANN001, ANN201
+def times(world, app, what):
     return int((world.out / f"{app}.{what}").read_text().split()[-1])
 
 
@@ -307,7 +307,7 @@ def test_source_checkout_moved_by_hand_is_put_back_and_reapplied(world, tmp_path
 
 # --- health and rollback ----------------------------------------------------------------
 
-def _release_world(world, tmp_path, rollback: bool):  # noqa: ANN001, ANN202
+def _release_world(world, tmp_path, rollback: bool):
     source = Remote(tmp_path, "release-src")
     good = source.write("status", "healthy\n").commit("v1")
     world.config_repo.write("playbooks/release.yml", RELEASE)
@@ -367,6 +367,7 @@ def test_failed_apply_rolls_back_config_revision_too(world, tmp_path):
     assert record["restored"] == {"config_commit": good_config, "source_commit": good,
                                   "run_id": record["restored"]["run_id"]}
     assert "rolled back" in world.config_repo.read("gitops-status", "hosts/web-01.md")
+    assert status_file.read_text() == "healthy\n"
 
 
 def test_without_rollback_a_failed_health_check_stays_failed(world, tmp_path):
