@@ -83,6 +83,27 @@ def plan_command(config: AgentConfig, apps: tuple[str, ...], diff: bool) -> int:
     return plan(config, apps, diff)
 
 
+@main.command("watch")
+@command()
+def watch_command(config: AgentConfig) -> int:
+    """Daemon: a pass every interval, on watched-file edits and on config changes.
+
+    SIGUSR1 (or `gitops-agent sync`) asks for a pass now; SIGHUP reloads the config;
+    SIGTERM/SIGINT cancel a running playbook and stop cleanly (exit 0)."""
+    from gitops_agent.commands.watch import watch
+
+    return watch(config)
+
+
+@main.command("sync")
+@command()
+def sync_command(config: AgentConfig) -> int:
+    """Ask the running `watch` daemon for a pass now."""
+    from gitops_agent.commands.watch import sync
+
+    return sync(config)
+
+
 @main.command("run-playbook")
 @click.argument("app")
 @click.option("--check", is_flag=True, help="Check mode: change nothing, record nothing.")

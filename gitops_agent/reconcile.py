@@ -59,6 +59,7 @@ class PassResult:
     records: dict[str, AppRecord]  # what this pass did, app by app
     invalid: dict[str, str]
     pushed: bool | None = None
+    watch: dict[str, tuple[str, ...]] = field(default_factory=dict)  # app -> local paths
 
 
 class Pass:
@@ -283,7 +284,8 @@ class Pass:
             code = EXIT_FAILED
         else:
             code = EXIT_OK
-        return PassResult(code, sha, self.records, invalid, pushed)
+        watch = {name: app.watch for name, app in appset.apps.items() if app.watch}
+        return PassResult(code, sha, self.records, invalid, pushed, watch)
 
     def _publish(self, document: dict[str, Any], remotes: Remotes) -> bool | None:
         """Push the report; a failure is a warning and never changes the pass's result."""
