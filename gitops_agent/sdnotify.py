@@ -15,6 +15,7 @@ def notify(*messages: str) -> bool:
         address = "\0" + address[1:]  # abstract namespace
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.setblocking(False)  # a slow reader must never stall the daemon
             sock.connect(address)
             sock.sendall("\n".join(messages).encode())
         return True
