@@ -50,7 +50,7 @@ class Running:
 
 
 @contextmanager
-def daemon(world, env: dict[str, str] | None = None) -> Iterator[Running]:  # noqa: ANN001
+def daemon(world, env: dict[str, str] | None = None) -> Iterator[Running]:
     log = world.root / "watch.log"
     environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
                    **(env or {})}
@@ -68,7 +68,7 @@ def daemon(world, env: dict[str, str] | None = None) -> Iterator[Running]:  # no
             process.wait()
 
 
-def greeting(world, app: str = "web") -> object:  # noqa: ANN001
+def greeting(world, app: str = "web") -> object:
     path = world.out / f"{app}.json"
     return json.loads(path.read_text())["greeting"] if path.exists() else None
 
