@@ -16,8 +16,10 @@ from gitops_agent.error_handler import exit_codes
 F = Callable[..., Any]
 
 
-def command(needs_config: bool = True) -> Callable[[F], F]:
-    """Give a verb --config and --debug, logging, the error handler and the exit code."""
+def command(needs_config: bool = True, needs_path: bool = False) -> Callable[[F], F]:
+    """Give a verb --config and --debug, logging, the error handler and the exit code.
+
+    The verb gets the loaded `config`, or with `needs_path` only the config's `path`."""
 
     def decorate(body: F) -> F:
         @click.option("--config", "config_file", metavar="PATH", default=None,
@@ -33,8 +35,10 @@ def command(needs_config: bool = True) -> Callable[[F], F]:
             log.setup(debug=debug)
             git.scrub_environment()
             with exit_codes(debug):
-                if needs_config:
-                    path = config_path(config_file or shared.get("config_file"))
+                path = config_path(config_file or shared.get("config_file"))
+                if needs_path:
+                    kwargs["path"] = path
+                elif needs_config:
                     kwargs["config"] = load_agent_config(path)
                 code = body(**kwargs)
             context.exit(code)
@@ -44,13 +48,31 @@ def command(needs_config: bool = True) -> Callable[[F], F]:
     return decorate
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]},
+             invoke_without_command=True)
 @click.option("--config", "config_file", metavar="PATH", default=None,
               help="Agent config for every command.")
 @click.option("--debug", is_flag=True, help="Log everything; tracebacks on errors.")
+@click.option("--configure", "configure_flag", is_flag=True,
+              help="Same as `gitops-agent configure`.")
 @click.version_option(__version__, prog_name="gitops-agent")
-def main(config_file: str | None, debug: bool) -> None:
+@click.pass_context
+def main(context: click.Context, config_file: str | None, debug: bool,
+         configure_flag: bool) -> None:
     """GitOps for plain servers: apply a git repo's Ansible on this host, report to git."""
+    if configure_flag:
+        context.invoke(configure_command)
+    elif context.invoked_subcommand is None:
+        click.echo(context.get_help())
+
+
+@main.command("configure")
+@command(needs_path=True)
+def configure_command(path: Path) -> int:
+    """Edit the agent config in $EDITOR; it is saved only when valid (like visudo)."""
+    from gitops_agent.commands.configure import configure
+
+    return configure(path)
 
 
 @main.command("run")

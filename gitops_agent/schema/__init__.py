@@ -57,3 +57,30 @@ def schema_problems(document: YamlDocument, name: str) -> list[str]:
     for location, line in document.duplicate_keys:
         found.append((line, f"{document.path}:{line}: {dotted(location)}: key given twice"))
     return [text for _, text in sorted(found)]
+
+
+def _sample_lines(schema: dict[str, Any], indent: str) -> list[str]:
+    lines: list[str] = []
+    for key, spec in schema.get("properties", {}).items():
+        if spec.get("description"):
+            lines.append(f"{indent}# {spec['description']}")
+        if spec.get("type") == "object" and "properties" in spec:
+            block = [f"{indent}{key}:", *_sample_lines(spec, indent + "  ")]
+            if spec.get("required") and key not in schema.get("required", ()):
+                block = [line if line.lstrip().startswith("#")  # optional, but needs a value
+                         else f"{indent}# {line[len(indent):]}" for line in block]
+            lines += block
+            continue
+        value = spec.get("example", spec.get("default"))
+        rendered = yaml.safe_dump({key: value}, default_flow_style=True, width=200).strip()
+        rendered = rendered[1:-1] if rendered.startswith("{") else rendered
+        commented = "" if key in schema.get("required", ()) or value is not None else "# "
+        lines.append(f"{indent}{commented}{rendered}")
+    return lines
+
+
+def sample(name: str) -> str:
+    """A commented sample document made from the schema's descriptions and examples."""
+    schema = load_schema(name)
+    header = [f"# {schema.get('title', name)}", f"# {schema.get('description', '')}", ""]
+    return "\n".join(header + _sample_lines(schema, "")) + "\n"
