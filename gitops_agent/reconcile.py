@@ -75,6 +75,7 @@ class Pass:
         self.suspended = suspensions.load(self.layout.suspensions_file)
 
     def run(self) -> PassResult:
+        self.auth.check()
         self.layout.prepare()
         with lock.hold(self.layout.lock_file):
             state = load_state(self.layout.state_file)
