@@ -160,14 +160,50 @@ def artifacts_command(config: AgentConfig, app: str, run_id: str | None, as_json
     return artifacts(config, app, run_id, as_json)
 
 
+def _labels(context: click.Context, parameter: click.Parameter,
+            values: tuple[str, ...]) -> dict[str, str]:
+    pairs = [value.partition("=") for value in values]
+    bad = [value for value, (_, equals, _) in zip(values, pairs, strict=True) if not equals]
+    if bad:
+        raise click.BadParameter(f"{', '.join(bad)}: write labels as KEY=VALUE")
+    return {key: value for key, _, value in pairs}
+
+
 @main.command("validate")
 @click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--host", "hosts", multiple=True, metavar="NAME",
+              help="Show which apps a host of this name gets (repeatable).")
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", callback=_labels,
+              help="Labels of the --host examples (repeatable).")
 @command(needs_config=False)
-def validate_command(directory: Path) -> int:
+def validate_command(directory: Path, hosts: tuple[str, ...], labels: dict[str, str]) -> int:
     """Check a config repo checkout: schema, references, playbook syntax. Exit 0 or 2."""
     from gitops_agent.commands.validate import validate
 
-    return validate(directory)
+    return validate(directory, hosts, labels)
+
+
+@main.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@command(needs_config=False)
+def init_command(directory: Path) -> int:
+    """Scaffold a working config repo (an app, a playbook, a role) in DIRECTORY."""
+    from gitops_agent.commands.init import init
+
+    return init(directory)
+
+
+@main.command("import-legacy")
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Config repo checkout to write apps/*.yml into.")
+@click.option("--force", is_flag=True, help="Overwrite existing app files.")
+@command(needs_config=False)
+def import_legacy_command(source: Path, out: Path, force: bool) -> int:
+    """Convert the original tool's infra_meta.toml into apps/*.yml using deploy:."""
+    from gitops_agent.commands.import_legacy import import_legacy
+
+    return import_legacy(source, out, force)
 
 
 @main.command("suspend")

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from gitops_agent import proc, runner
-from gitops_agent.config import App, app_files, dependency_problems, load_app
+from gitops_agent.config import App, app_files, dependency_problems, load_app, selects
 from gitops_agent.errors import EXIT_BAD_CONFIG, EXIT_OK, ConfigError
 
 
@@ -29,7 +29,19 @@ def syntax_problem(root: Path, playbook: Path) -> str | None:
     return None if done.rc == 0 else f"syntax check failed: {done.last_line()}"
 
 
-def validate(directory: Path) -> int:
+def show_selection(apps: dict[str, App], hosts: tuple[str, ...],
+                   labels: dict[str, str]) -> None:
+    """Which apps each example host (with `labels`) would get."""
+    shown = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+    for host in hosts:
+        chosen = [name for name, app in sorted(apps.items())
+                  if selects(list(app.hosts), app.labels, host, labels)]
+        click.echo(f"{host}{f' ({shown})' if shown else ''}: "
+                   f"{', '.join(chosen) if chosen else 'no apps'}")
+
+
+def validate(directory: Path, hosts: tuple[str, ...] = (),
+             labels: dict[str, str] | None = None) -> int:
     root = directory.resolve()
     if not (root / "apps").is_dir():
         click.echo(f"{directory}: no apps/ directory: not a config repo checkout", err=True)
@@ -65,4 +77,5 @@ def validate(directory: Path) -> int:
         click.echo(f"{len(problems)} problem(s) in {len(files)} app file(s)", err=True)
         return EXIT_BAD_CONFIG
     click.echo(f"{directory}: {len(apps)} app(s) valid, {len(checked)} playbook(s) checked")
+    show_selection(apps, hosts, labels or {})
     return EXIT_OK
