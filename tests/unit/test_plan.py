@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gitops_agent.plan import apply_reason, to_remove
+from gitops_agent.plan import apply_reason, to_remove, unchanged_state
 from gitops_agent.state import AppRecord
 
 DIGEST = "d" * 64
@@ -54,10 +54,30 @@ def test_apply_reason_attempted_but_never_good_is_inputs_changed():
     assert apply_reason(previous, DIGEST, True, False) == "inputs changed"
 
 
-def test_apply_reason_rolled_back_with_new_inputs_retries():
+def test_apply_reason_rolled_back_same_failing_inputs_are_not_retried():
     previous = record(state="rolled_back", digest=OTHER, good_digest=DIGEST)
 
-    assert apply_reason(previous, OTHER, True, False) == "inputs changed"
+    assert apply_reason(previous, OTHER, checkout_current=False, forced=False) is None
+
+
+def test_apply_reason_rolled_back_with_new_inputs_retries():
+    previous = record(state="rolled_back", digest=OTHER, good_digest=DIGEST)
+    newer = "f" * 64
+
+    assert apply_reason(previous, newer, True, False) == "inputs changed since the rollback"
+
+
+def test_apply_reason_rolled_back_forced_retries():
+    previous = record(state="rolled_back", digest=OTHER, good_digest=DIGEST)
+
+    assert apply_reason(previous, OTHER, True, forced=True) == "forced"
+
+
+def test_unchanged_state_keeps_rollback_and_drift_visible():
+    assert unchanged_state(record(state="rolled_back")) == "rolled_back"
+    assert unchanged_state(record(state="drifted")) == "drifted"
+    assert unchanged_state(record(state="applied")) == "unchanged"
+    assert unchanged_state(record(state="suspended")) == "unchanged"
 
 
 def test_apply_reason_checkout_moved_away_reapplies():
