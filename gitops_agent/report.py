@@ -73,6 +73,24 @@ def _cell(value: Any) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|")
 
 
+def _details(name: str, app: dict[str, Any]) -> list[str]:
+    """Bullet lines for the fields a state adds: suspension, rollback, drift."""
+    lines = []
+    if suspended := app.get("suspended"):
+        lines.append(f"- **{_cell(name)}** suspended by {_cell(suspended.get('by'))} at "
+                     f"{_cell(suspended.get('at'))}: {_cell(suspended.get('reason'))}")
+    if restored := app.get("restored"):
+        source = restored.get("source_commit")
+        lines.append(f"- **{_cell(name)}** rolled back to config "
+                     f"`{str(restored.get('config_commit'))[:12]}`"
+                     + (f", source `{source[:12]}`" if source else "")
+                     + f" (run {_cell(restored.get('run_id'))})")
+    if tasks := app.get("drifted_tasks"):
+        lines.append(f"- **{_cell(name)}** drifted: "
+                     + ", ".join(_cell(task) for task in tasks))
+    return lines
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     summary = report["summary"]
     commit = report["config_commit"]
@@ -98,6 +116,9 @@ def to_markdown(report: dict[str, Any]) -> str:
             f"{duration:.1f}s" if isinstance(duration, (int, float)) else None,
             stats.get("ok"), stats.get("changed"), stats.get("failed"), app.get("message"),
         )) + " |")
+    details = [line for name, app in report["apps"].items() for line in _details(name, app)]
+    if details:
+        lines += ["", "## Details", "", *details]
     failures = [(name, task) for name, app in report["apps"].items()
                 for task in app.get("failed_tasks") or []]
     if failures:

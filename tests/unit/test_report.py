@@ -390,3 +390,21 @@ def test_same_except_time_app_added_is_not_same():
 @pytest.mark.parametrize("old", [None, "", "host: [unclosed", "- a list\n", "just text\n"])
 def test_same_except_time_missing_or_unreadable_old_report_is_not_same(old):
     assert same_except_time(old, report(billing=record())) is False
+
+
+def test_to_markdown_details_show_suspension_rollback_and_drift():
+    apps = {
+        "paused": {"state": "suspended", "message": "m",
+                   "suspended": {"reason": "disk swap", "by": "ops@web-01", "at": "T1"}},
+        "back": {"state": "rolled_back", "message": "m", "source_commit": "b" * 40,
+                 "restored": {"config_commit": "c" * 40, "source_commit": "a" * 40,
+                              "run_id": "r1"}},
+        "moved": {"state": "drifted", "message": "m", "drifted_tasks": ["Write config"]},
+    }
+    markdown = to_markdown(build("web-01", "T", "c" * 40, apps))
+
+    assert "## Details" in markdown
+    assert "- **paused** suspended by ops@web-01 at T1: disk swap" in markdown
+    assert f"- **back** rolled back to config `{'c' * 12}`, source `{'a' * 12}` (run r1)" \
+        in markdown
+    assert "- **moved** drifted: Write config" in markdown
