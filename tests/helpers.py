@@ -109,6 +109,14 @@ def runs(state_dir: Path, app: str) -> list[Path]:
     return sorted(directory.iterdir()) if directory.is_dir() else []
 
 
+SLEEPER = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Take a long time
+      ansible.builtin.command: sleep 60
+"""
+
 RECORD_PLAYBOOK = """\
 - hosts: all
   gather_facts: false

@@ -13,15 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.helpers import cli, git, report, runs, state
+from tests.helpers import SLEEPER, cli, git, report, runs, state
 
-SLEEPER = """\
-- hosts: all
-  gather_facts: false
-  tasks:
-    - name: Take a long time
-      ansible.builtin.command: sleep 60
-"""
 FAILING = """\
 - hosts: all
   gather_facts: false

@@ -15,15 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.helpers import cli, runs, state
-
-SLEEPER = """\
-- hosts: all
-  gather_facts: false
-  tasks:
-    - name: Take a long time
-      ansible.builtin.command: sleep 60
-"""
+from tests.helpers import SLEEPER, cli, runs, state
 
 
 def wait_for(check: Callable[[], object], timeout: float = 60, what: str = "") -> None:
