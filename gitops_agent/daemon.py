@@ -74,6 +74,8 @@ class Daemon:
         self.observer = Observer()
         self.observed: dict[str, object] = {}  # directory -> watch handle
         self.failures = 0
+        self.apps_seen = 1
+        self.alive_until = float("inf")  # watchdog pings stop when the loop misses this
 
     # --- called from signal handlers and watchdog threads --------------------------
     def _signal(self, signum: int, frame: FrameType | None) -> None:
@@ -133,7 +135,9 @@ class Daemon:
                     next_drift = time.monotonic() + self.config.drift_interval
                 if self.stopping.is_set():
                     break
-                self.wakeups.event.wait(max(0.05, self._timeout(next_pass, next_drift)))
+                wait = max(0.05, self._timeout(next_pass, next_drift))
+                self.alive_until = time.monotonic() + wait + 60
+                self.wakeups.event.wait(wait)
                 self.wakeups.event.clear()
         finally:
             sdnotify.notify("STOPPING=1")
@@ -167,6 +171,9 @@ class Daemon:
         """Run one pass; return how long to wait before the next regular one."""
         options.cancel = self.cancel
         interval = self.config.interval
+        runner = self.config.runner  # a pass may run every app, `workers` at a time
+        rounds = -(-(len(options.only) or self.apps_seen) // runner.workers)
+        self.alive_until = time.monotonic() + runner.timeout * max(1, rounds) + 600
         splay = random.uniform(0, self.config.splay) if self.config.splay else 0.0
         with self.wakeups.lock:
             self.busy_apps = set(options.only) or set(self.watched_apps())
@@ -190,6 +197,8 @@ class Daemon:
             with self.wakeups.lock:
                 self.settled_at = time.monotonic() + SETTLE
         self.failures = 0
+        if not options.only:
+            self.apps_seen = max(1, len(result.records))
         self._update_watches(result.watch)
         states = [record.state for record in result.records.values()]
         summary = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states))) or "no apps"
@@ -234,8 +243,11 @@ class Daemon:
         done = threading.Event()
 
         def ping() -> None:
+            # Only while the main loop keeps its promises: a loop stuck past its
+            # deadline stops the pings, and systemd restarts the daemon.
             while not done.wait(every):
-                sdnotify.notify("WATCHDOG=1")
+                if time.monotonic() < self.alive_until:
+                    sdnotify.notify("WATCHDOG=1")
 
         threading.Thread(target=ping, name="watchdog-ping", daemon=True).start()
         return done
