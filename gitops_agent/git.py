@@ -152,8 +152,14 @@ def ensure_repo(path: Path) -> None:
 
 
 def head(path: Path) -> str | None:
-    if not (path / ".git").is_dir():
+    """The commit checked out in `path`. The agent's checkouts are always detached, so
+    .git/HEAD holds the sha itself and no git process is needed; otherwise ask git."""
+    try:
+        text = (path / ".git" / "HEAD").read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
         return None
+    if FULL_SHA.match(text):
+        return text
     status, out, _ = run(["rev-parse", "-q", "--verify", "HEAD^{commit}"], cwd=path, check=False)
     return out.strip() if status == 0 else None
 

@@ -47,9 +47,13 @@ def build(host: str, updated: str, config_commit: str | None,
     }
 
 
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it
+DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def to_yaml(report: dict[str, Any]) -> str:
-    return yaml.safe_dump(report, sort_keys=False, default_flow_style=False, width=100,
-                          allow_unicode=True)
+    return yaml.dump(report, Dumper=DUMPER, sort_keys=False, default_flow_style=False,
+                     width=100, allow_unicode=True)
 
 
 def same_except_time(old_text: str | None, report: dict[str, Any]) -> bool:
@@ -57,7 +61,7 @@ def same_except_time(old_text: str | None, report: dict[str, Any]) -> bool:
     if not old_text:
         return False
     try:
-        old = yaml.safe_load(old_text)
+        old = yaml.load(old_text, Loader=LOADER)
     except yaml.YAMLError:
         return False
     if not isinstance(old, dict):
