@@ -12,10 +12,11 @@ from typing import Any
 
 from gitops_agent import git
 from gitops_agent.errors import ConfigError
-from gitops_agent.schema import dotted, schema_problems
+from gitops_agent.schema import dotted, load_known_valid, schema_problems
 from gitops_agent.yamlfile import YamlDocument, YamlSyntaxError, load_yaml
 
 DEFAULT_CONFIG_PATH = Path("/etc/gitops-agent/config.yml")
+SCHEMA_CACHE = "schema-cache.json"  # in the state dir: documents already found valid
 APP_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 
@@ -156,6 +157,9 @@ def _check_url(document: YamlDocument, location: tuple[str, ...], url: Any) -> l
 def load_agent_config(path: Path) -> AgentConfig:
     document = _load_document(path)
     data = document.data
+    state_dir = data.get("state_dir") if isinstance(data, dict) else None
+    load_known_valid((Path(state_dir).expanduser() if isinstance(state_dir, str)
+                      else default_state_dir()) / SCHEMA_CACHE)
     problems = schema_problems(document, "agent")
     problems += _check_url(document, ("config_repo", "url"), _get(data, "config_repo", "url"))
     problems += _check_url(document, ("status", "url"), _get(data, "status", "url"))

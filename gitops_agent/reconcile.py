@@ -17,12 +17,20 @@ from gitops_agent import (
     removal,
     report,
     scheduler,
+    schema,
     sources,
     status,
     suspensions,
 )
 from gitops_agent.apply import Context, Target, apply, check_drift, spec_of
-from gitops_agent.config import AgentConfig, App, AppSet, dependency_problems, load_apps
+from gitops_agent.config import (
+    SCHEMA_CACHE,
+    AgentConfig,
+    App,
+    AppSet,
+    dependency_problems,
+    load_apps,
+)
 from gitops_agent.errors import (
     EXIT_BAD_CONFIG,
     EXIT_FAILED,
@@ -209,7 +217,8 @@ class Pass:
                 record.suspended = None
         else:
             record = apply(self.context, target, previous)
-        self._record(state, name, record)
+        ran = record.run_id != (previous.run_id if previous else None)
+        self._record(state, name, record, durable=ran)
         return record.state not in FAILED
 
     def _drift(self, target: Target, previous: AppRecord) -> AppRecord:
@@ -248,12 +257,15 @@ class Pass:
                        config_commit=sha, message=f"invalid app file: {problem}",
                        failed_tasks=[])
 
-    def _record(self, state: State, name: str, record: AppRecord) -> None:
+    def _record(self, state: State, name: str, record: AppRecord, durable: bool = True) -> None:
+        """Keep an app's result; results of real work are saved at once (crash safety),
+        the rest with the pass's final save."""
         with self.saving:
             self.records[name] = record
             if not self.options.check:
                 state.apps[name] = record
-                save_state(self.layout.state_file, state)
+                if durable:
+                    save_state(self.layout.state_file, state)
 
     def _refuse_unsigned(self, state: State, sha: str, reason: str,
                          remotes: Remotes) -> PassResult:
@@ -276,6 +288,7 @@ class Pass:
         if not self.options.check:
             state.config_commit, state.updated = sha, now_iso()
             save_state(self.layout.state_file, state)
+            schema.save_known_valid(self.layout.root / SCHEMA_CACHE)
             pushed = self._publish(self._document(state, sha), remotes)
         invalid = {name: problem for name, problem in appset.invalid.items()
                    if not self.options.only or name in self.options.only}

@@ -2,26 +2,73 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
 from functools import cache
 from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
+from gitops_agent import __version__
 from gitops_agent.yamlfile import FastLoader, YamlDocument
+
+if TYPE_CHECKING:
+    import jsonschema
+
+# Digests of documents that passed validation before (same agent, same schema): such a
+# document is not validated again, and jsonschema is not even imported on a quiet pass.
+_known_valid: set[str] = set()
+_learned: set[str] = set()
+KNOWN_VALID_LIMIT = 2000
+
+
+@cache
+def _schema_text(name: str) -> str:
+    return resources.files(__package__).joinpath(f"{name}.yml").read_text(encoding="utf-8")
 
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    text = resources.files(__package__).joinpath(f"{name}.yml").read_text(encoding="utf-8")
-    schema: dict[str, Any] = yaml.load(text, Loader=FastLoader)
+    schema: dict[str, Any] = yaml.load(_schema_text(name), Loader=FastLoader)
     return schema
 
 
 @cache
 def validator(name: str) -> jsonschema.Draft202012Validator:
+    import jsonschema  # only when a document is new to this host
+
     return jsonschema.Draft202012Validator(load_schema(name))
+
+
+def _digest(name: str, data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(f"{__version__}\0{_schema_text(name)}\0{text}".encode()).hexdigest()
+
+
+def load_known_valid(path: Path) -> None:
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        _known_valid.update(json.loads(path.read_text(encoding="utf-8")))
+
+
+def save_known_valid(path: Path) -> None:
+    """Remember the documents validated in this process (atomically, best effort)."""
+    if not _learned:
+        return
+    load_known_valid(path)
+    keep = sorted(_known_valid | _learned)[-KNOWN_VALID_LIMIT:]
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=".schema-cache.", dir=path.parent)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(keep, stream)
+        os.replace(temporary, path)
+        _learned.clear()
+    except OSError:
+        pass
 
 
 def dotted(location: tuple[Any, ...]) -> str:
@@ -50,7 +97,12 @@ def _describe(error: jsonschema.ValidationError) -> list[tuple[tuple[Any, ...], 
 def schema_problems(document: YamlDocument, name: str) -> list[str]:
     """Every schema violation of `document`, as `file:line: key: problem`, in file order."""
     found: list[tuple[int, str]] = []
-    for error in validator(name).iter_errors(document.data):
+    digest = _digest(name, document.data)
+    errors = [] if digest in _known_valid else list(validator(name).iter_errors(document.data))
+    if not errors:
+        _known_valid.add(digest)
+        _learned.add(digest)
+    for error in errors:
         for location, message in _describe(error):
             line = document.line_of(location)
             found.append((line, f"{document.path}:{line}: {dotted(location)}: {message}"))

@@ -175,3 +175,20 @@ def test_schema_problems_duplicate_keys_are_problems_too():
     document = parse_yaml("config_repo: {url: /x}\ninterval: 5\ninterval: 6\n", PATH)
 
     assert schema_problems(document, "agent") == [f"{PATH}:3: interval: key given twice"]
+
+
+def test_schema_problems_known_valid_document_skips_validation_but_not_errors(tmp_path):
+    from gitops_agent import schema
+
+    valid = parse_yaml("config_repo: {url: /cached}\n", PATH)
+    assert schema_problems(valid, "agent") == []
+    cache = tmp_path / "schema-cache.json"
+    schema.save_known_valid(cache)
+    schema._known_valid.clear()
+    schema.load_known_valid(cache)
+
+    assert schema_problems(valid, "agent") == []
+    assert schema._digest("agent", valid.data) in schema._known_valid
+    invalid = parse_yaml("config_repo: {url: /cached}\nbogus: 1\n", PATH)
+    assert schema_problems(invalid, "agent")  # never cached, always reported
+    assert schema._digest("agent", invalid.data) not in schema._known_valid
