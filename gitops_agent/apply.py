@@ -99,6 +99,7 @@ def _run_app(context: Context, app: App, config_dir: Path, config_commit: str,
                           source_commit, app.source is not None)
     if app.deploy is not None:
         variables["gitops_deploy"] = app.deploy
+        variables["gitops_state_dir"] = str(context.layout.root)  # for deploy-pending/<app>
     playbook = DEPLOY_PLAYBOOK if app.deploy is not None else config_dir / str(app.playbook)
     return run_playbook(context, app.name, playbook, config_dir, variables, app.timeout,
                         {"config_commit": config_commit, "source_commit": source_commit,

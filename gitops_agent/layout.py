@@ -33,6 +33,10 @@ class Layout:
     def app_checkout(self, app: str) -> Path:
         return self.root / "repos" / "apps" / app
 
+    def deploy_pending(self, app: str) -> Path:
+        """Marks a deploy: change whose commands have not succeeded yet (shipped playbook)."""
+        return self.root / "deploy-pending" / app
+
     def run_dir(self, app: str) -> Path:
         return self.root / "runs" / app
 
