@@ -145,3 +145,15 @@ def test_validate_reports_every_problem_with_file_and_line(world):
 def test_validate_non_repo_directory_exits_2(tmp_path):
     done = cli("validate", str(tmp_path))
     assert done.returncode == 2 and "no apps/ directory" in done.stderr
+
+
+def test_logs_under_systemd_have_no_timestamp_and_one_line_per_event(world):
+    world.app("web").config_repo.commit()
+    plain = cli("run", "--force", config=world.config_path)
+    journal = cli("run", "--force", config=world.config_path,
+                  env={"JOURNAL_STREAM": "8:12345", "INVOCATION_ID": "abc"})
+    assert plain.returncode == 0 and journal.returncode == 0
+    assert plain.stderr.splitlines()[0][:4].isdigit()  # a terminal gets the time
+    lines = journal.stderr.splitlines()
+    assert lines and all(line.startswith(("INFO ", "WARNING ", "ERROR ")) for line in lines)
+    assert any(line.startswith("INFO web: applying") for line in lines)

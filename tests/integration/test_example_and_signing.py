@@ -17,8 +17,10 @@ def test_example_config_repo_validates_and_applies_then_settles(world, tmp_path)
     source_commit = source.commit("website v1")
     fleet = Remote(tmp_path, "fleet")
     shutil.copytree(EXAMPLE / "config-repo", fleet.work, dirs_exist_ok=True)
-    app_file = fleet.work / "apps" / "website.yml"
-    app_file.write_text(app_file.read_text().replace("@WEBSITE_SOURCE_URL@", source.url))
+    for name in ("website", "api"):
+        app_file = fleet.work / "apps" / f"{name}.yml"
+        app_file.write_text(app_file.read_text().replace("@WEBSITE_SOURCE_URL@", source.url)
+                            .replace("@EXAMPLE_ROOT@", str(tmp_path)))
     fleet.write("host_vars/example-host.yml",
                 f"site_root: {tmp_path}/srv\nmotd_path: {tmp_path}/motd\n").commit()
     config = tmp_path / "example.yml"
@@ -35,7 +37,11 @@ def test_example_config_repo_validates_and_applies_then_settles(world, tmp_path)
     assert not (tmp_path / "srv/website/htdocs/.git").exists()
     assert (tmp_path / "srv/website/reloaded-at-commit").read_text().strip() == source_commit
     assert "managed by gitops-agent" in (tmp_path / "motd").read_text()
-    assert report(fleet, "example-host")["summary"]["unchanged"] == 2
+    assert (tmp_path / "srv/api/index.html").exists()
+    assert not (tmp_path / "srv/api/.git").exists()
+    assert "listen = 127.0.0.1:9090" in (tmp_path / "srv/api-config/api.conf").read_text()
+    assert len((tmp_path / "srv/api-restarts.log").read_text().splitlines()) == 1
+    assert report(fleet, "example-host")["summary"]["unchanged"] == 3
 
 
 def _signing_key(tmp_path: Path) -> tuple[Path, Path]:
