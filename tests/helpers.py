@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +131,40 @@ RECORD_PLAYBOOK = """\
           'source_dir': gitops_source_dir, 'source_commit': gitops_source_commit,
           'greeting': greeting | default(None), 'run': lookup('pipe', 'date +%s%N')} | to_json }}"
 """
+
+
+def keygen(path: Path, comment: str) -> str:
+    """A new ed25519 key pair at `path`; returns the public key line."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f",
+                    str(path)], check=True)
+    return path.with_name(f"{path.name}.pub").read_text().strip()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_sshd(binary: str, root: Path, host_key: Path, settings: str
+               ) -> tuple[subprocess.Popen[bytes], int]:
+    """sshd on 127.0.0.1 (a free port) with `settings` added; waits until it listens."""
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    port = free_port()
+    config = root / "sshd_config"
+    config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
+                      f"UsePAM no\nStrictModes no\nPasswordAuthentication no\n{settings}")
+    log = root / "sshd.log"
+    with open(log, "wb") as stream:
+        process = subprocess.Popen([binary, "-D", "-e", "-f", str(config)], stderr=stream,
+                                   stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, port
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"sshd did not start: {log.read_text()}") from None
+            time.sleep(0.1)

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import yaml
 
 from gitops_agent.config import load_agent_config
 from gitops_agent.schema import load_schema
+from tests.helpers import free_port, keygen, start_sshd
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL = REPO / "install" / "install.sh"
@@ -64,12 +64,6 @@ def install(root: Path, *args: str, timeout: float = 600,
 def ok(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
-
-
-def keygen(path: Path, comment: str) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f",
-                    str(path)], check=True)
-    return path.with_name(f"{path.name}.pub").read_text().strip()
 
 
 def fingerprint(public_key_file: Path) -> str:
@@ -438,37 +432,16 @@ class Sshd:
     public_key: str
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     binary = _needs("sshd", "openssh-server")
     if os.geteuid() != 0:
         pytest.skip("sshd on loopback needs root here (its privilege separation)")
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     root = tmp_path_factory.mktemp("sshd")
     host_key = root / "host_key"
     keygen(host_key, "host")
-    port = _free_port()
-    config = root / "sshd_config"
-    config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
-                      "PidFile none\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n")
-    process = subprocess.Popen([binary, "-D", "-e", "-f", str(config)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process, port = start_sshd(binary, root, host_key, "PidFile none\n")
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"sshd did not start (exit {process.poll()})")
-                time.sleep(0.1)
         public = host_key.with_suffix(".pub").read_text().split()
         yield Sshd(port, fingerprint(host_key.with_suffix(".pub")), " ".join(public[:2]))
     finally:
@@ -501,7 +474,7 @@ def test_keyscan_of_git_host_flag_and_unreachable_host(installed: Installed, ssh
     ok(install(root, "--git-host", f"127.0.0.1:{sshd.port}"))
     assert f"[127.0.0.1]:{sshd.port} {sshd.public_key}" in known_hosts.read_text()
     before = known_hosts.read_text()
-    done = install(root, "--git-host", f"127.0.0.1:{_free_port()}")
+    done = install(root, "--git-host", f"127.0.0.1:{free_port()}")
     assert done.returncode == 1
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "ssh-keyscan got no host key from 127.0.0.1" in done.stderr

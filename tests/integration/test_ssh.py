@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import Remote, cli, report, state, write_config
+from tests.helpers import Remote, cli, keygen, report, start_sshd, state, write_config
 
 GATE = """\
 #!/bin/sh
@@ -41,18 +38,6 @@ class Sshd:
         return f"ssh://root@127.0.0.1:{self.port}{remote.bare}"
 
 
-def _keygen(path: Path, comment: str) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f",
-                    str(path)], check=True)
-    return (path.parent / f"{path.name}.pub").read_text().strip()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     binary = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -64,34 +49,21 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
         pytest.skip("sshd on loopback needs root to log in as root")
     root = tmp_path_factory.mktemp("sshd")
     host_key = root / "host_key"
-    host_public = _keygen(host_key, "host")
+    host_public = keygen(host_key, "host")
     rw_key, ro_key = root / "rw_key", root / "ro_key"
     gate = root / "gate.sh"
     gate.write_text(GATE)
     gate.chmod(0o755)
     options = "no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding"
     (root / "authorized_keys").write_text(
-        f'command="{gate} rw",{options} {_keygen(rw_key, "rw")}\n'
-        f'command="{gate} ro",{options} {_keygen(ro_key, "ro")}\n')
-    port = _free_port()
-    config = root / "sshd_config"
-    config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
-                      f"AuthorizedKeysFile {root}/authorized_keys\nPidFile {root}/sshd.pid\n"
-                      "StrictModes no\nUsePAM no\nPasswordAuthentication no\n"
-                      "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n")
-    Path("/run/sshd").mkdir(exist_ok=True)
+        f'command="{gate} rw",{options} {keygen(rw_key, "rw")}\n'
+        f'command="{gate} ro",{options} {keygen(ro_key, "ro")}\n')
+    process, port = start_sshd(
+        binary, root, host_key,
+        f"AuthorizedKeysFile {root}/authorized_keys\nPidFile {root}/sshd.pid\n"
+        "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n")
     known_hosts = root / "known_hosts"
     known_hosts.write_text(f"[127.0.0.1]:{port} {host_public}\n")
-    process = subprocess.Popen([binary, "-D", "-e", "-f", str(config)],
-                               stderr=open(root / "sshd.log", "w"))  # noqa: SIM115
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, (root / "sshd.log").read_text()
-            time.sleep(0.1)
     yield Sshd(port, root, rw_key, ro_key, known_hosts)
     process.terminate()
     process.wait(timeout=10)
@@ -120,7 +92,7 @@ def test_ssh_deploy_key_reads_app_repo_and_pushes_report(world, tmp_path, sshd):
 def test_ssh_unknown_host_key_is_one_clear_line(world, tmp_path, sshd):
     world.app("web").config_repo.commit()
     other = tmp_path / "other_known_hosts"
-    other.write_text(f"[127.0.0.1]:{sshd.port} {_keygen(tmp_path / 'impostor', 'x')}\n")
+    other.write_text(f"[127.0.0.1]:{sshd.port} {keygen(tmp_path / 'impostor', 'x')}\n")
     config = _agent(world, sshd, sshd.rw_key, known_hosts=other)
 
     done = cli("run", config=config)
@@ -144,7 +116,7 @@ def test_ssh_missing_key_is_one_clear_line(world, tmp_path, sshd):
 def test_ssh_key_refused_by_the_host_is_one_clear_line(world, tmp_path, sshd):
     world.app("web").config_repo.commit()
     stranger = tmp_path / "stranger"
-    _keygen(stranger, "stranger")
+    keygen(stranger, "stranger")
     done = cli("run", config=_agent(world, sshd, stranger))
     assert done.returncode == 1
     assert "refused the ssh key" in done.stderr and len(done.stderr.strip().splitlines()) == 1
