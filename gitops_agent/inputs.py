@@ -152,7 +152,7 @@ class _Collector:
                 self._walk(value, base, role_dir)
 
 
-def app_patterns(root: Path, app: App, host: str) -> tuple[set[str], set[str], tuple[str, ...]]:
+def app_patterns(root: Path, app: App, host: str) -> Patterns:
     """(files, directory prefixes, globs) of the config repo that `app` depends on."""
     collector = _Collector(root)
     collector.add_file(app.file)
@@ -173,13 +173,20 @@ def app_patterns(root: Path, app: App, host: str) -> tuple[set[str], set[str], t
     return collector.files, collector.prefixes, app.paths
 
 
-def app_digest(entries: dict[str, str], patterns: tuple[set[str], set[str], tuple[str, ...]],
-               facts: dict[str, Any]) -> str:
-    """sha256 over the matching tree entries (path and blob sha) and the host-side facts."""
+Patterns = tuple[set[str], set[str], tuple[str, ...]]
+
+
+def uses(patterns: Patterns, path: str) -> bool:
+    """Whether the config-repo file `path` is one of an app's inputs."""
     files, prefixes, globs = patterns
+    return (path in files or any(path.startswith(prefix) for prefix in prefixes)
+            or any(fnmatch.fnmatchcase(path, glob) for glob in globs))
+
+
+def app_digest(entries: dict[str, str], patterns: Patterns, facts: dict[str, Any]) -> str:
+    """sha256 over the matching tree entries (path and blob sha) and the host-side facts."""
     digest = hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode())
     for path in sorted(entries):
-        if (path in files or any(path.startswith(prefix) for prefix in prefixes)
-                or any(fnmatch.fnmatchcase(path, glob) for glob in globs)):
+        if uses(patterns, path):
             digest.update(f"{path}\0{entries[path]}\n".encode())
     return digest.hexdigest()

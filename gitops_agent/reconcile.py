@@ -79,6 +79,7 @@ class Pass:
         self.context = Context(config, self.layout, self.auth, options.show_output,
                                options.check, options.diff, options.cancel)
         self.records: dict[str, AppRecord] = {}
+        self.edited: list[str] = []
         self.saving = threading.Lock()
         self.suspended = suspensions.load(self.layout.suspensions_file)
 
@@ -119,7 +120,7 @@ class Pass:
             reason = git.verify_commit(checkout, sha, repo.allowed_signers)
             if reason is not None:
                 return self._refuse_unsigned(state, sha, reason, remotes)
-        sources.place(checkout, sha)
+        self.edited = sources.place(checkout, sha)  # local edits discarded from it
         appset = load_apps(checkout, self.config.host, self.config.labels)
         for name, problem in dependency_problems(appset.apps, appset.known).items():
             appset.invalid[name] = f"{appset.apps.pop(name).file}: {problem}"
@@ -166,12 +167,14 @@ class Pass:
             commit, error = self._source_commit(app, remotes)
             facts = {"app": app.name, "host": self.config.host, "labels": self.config.labels,
                      "source_commit": commit, "agent": __version__}
-            digest = inputs.app_digest(
-                entries, inputs.app_patterns(checkout, app, self.config.host), facts)
+            patterns = inputs.app_patterns(checkout, app, self.config.host)
+            digest = inputs.app_digest(entries, patterns, facts)
             current = commit is None or sources.is_current(
                 self.layout.app_checkout(app.name), commit)
             forced = self.options.force or self.options.check
             reason = plan.apply_reason(state.apps.get(app.name), digest, current, forced)
+            if reason is None and any(inputs.uses(patterns, path) for path in self.edited):
+                reason = "its files were edited in the agent's config checkout"
             return Target(app, sha, digest, commit, reason, error)
 
         with ThreadPoolExecutor(max_workers=4) as pool:

@@ -63,28 +63,29 @@ def is_current(path: Path, sha: str) -> bool:
     return git.head(path) == sha and not git.local_changes(path)
 
 
-def place(path: Path, sha: str) -> bool:
-    """Put the work tree at exactly `sha`; True when anything had to change.
+def place(path: Path, sha: str) -> list[str]:
+    """Put the work tree at exactly `sha`; return the locally edited paths it discarded.
 
     Local edits or another commit checked out there are discarded, and the log says so.
     """
     current = git.head(path)
+    changes: list[str] = []
     if current == sha:
         changes = git.local_changes(path)
         if not changes:
-            return False
+            return []
         log.warning("%s: discarding local changes in the agent's checkout: %s",
                     path, ", ".join(changes[:5]) + (" …" if len(changes) > 5 else ""))
     elif current is not None:
         log.info("%s: moving the checkout from %s to %s", path, current[:12], sha[:12])
     git.checkout(path, sha)
-    return True
+    return changes
 
 
-def sync(path: Path, url: str, sha: str, auth: git.Auth, what: str | None = None) -> bool:
+def sync(path: Path, url: str, sha: str, auth: git.Auth, what: str | None = None) -> None:
     """fetch_commit + place: checkout `path` ends at exactly `sha`."""
     fetch_commit(path, url, sha, auth, what)
-    return place(path, sha)
+    place(path, sha)
 
 
 def resolve_short_sha(path: Path, url: str, prefix: str, auth: git.Auth) -> str:

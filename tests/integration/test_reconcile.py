@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.helpers import Remote, cli, report, runs, state
+from tests.helpers import Remote, cli, git, report, runs, state
 
 
 def recorded(world, app):
@@ -201,3 +201,20 @@ def test_hooks_in_the_agents_checkouts_never_run(world, tmp_path):
     assert done.returncode == 0, done.stderr
     assert state(world.state_dir)["apps"]["web"]["state"] == "applied"
     assert not marker.exists()
+
+
+def test_edits_in_the_config_checkout_reapply_only_apps_using_those_files(world):
+    world.config_repo.write("playbooks/other.yml", "- hosts: all\n  gather_facts: false\n"
+                            "  tasks:\n    - ansible.builtin.debug: {msg: other}\n")
+    world.app("web").app("other", "playbook: playbooks/other.yml\n").config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+    checkout = world.state_dir / "repos" / "config"
+    (checkout / "playbooks" / "record.yml").write_text("- hosts: all\n  tasks: []\n")
+
+    done = cli("run", config=world.config_path)
+
+    assert done.returncode == 0, done.stderr
+    apps = state(world.state_dir)["apps"]
+    assert apps["web"]["state"] == "applied"  # its playbook was edited by hand
+    assert apps["other"]["state"] == "unchanged"
+    assert "record.yml" not in git("status", "--porcelain", cwd=checkout)
