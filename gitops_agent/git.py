@@ -234,18 +234,6 @@ def verify_commit(path: Path, sha: str, allowed_signers: str) -> str | None:
     return None if status == 0 else _reason(err, status)
 
 
-def commit_all(path: Path, message: str) -> bool:
-    """Commit every change of the work tree with the agent's identity; False if none."""
-    run(["add", "-A"], cwd=path)
-    status, _, _ = run(["diff", "--cached", "--quiet"], cwd=path, check=False)
-    if status == 0:
-        return False
-    name, email = IDENTITY
-    run(["-c", f"user.name={name}", "-c", f"user.email={email}", "-c", "commit.gpgsign=false",
-         "commit", "-q", "--no-verify", "-m", message], cwd=path)
-    return True
-
-
 class PushRejected(GitError):
     """The remote moved on (non-fast-forward): fetch, rebuild and try again."""
 
