@@ -464,8 +464,9 @@ def profile(bench: Bench, scenario: Scenario, repeat: int) -> None:
     for cumulative, _, module in sorted(top_level, reverse=True)[:8]:
         bench.say(f"      {cumulative / 1e6:7.3f}s  {module}")
     deep = {module: cumulative for cumulative, _, module in rows}
-    for module in ("jsonschema", "git", "yaml", "click", "gitops_agent.reconcile",
-                   "gitops_agent.schema", "gitops_agent.config", "ansible_runner", "ansible"):
+    for module in ("jsonschema", "git", "yaml", "click", "gitops_agent.pass_",
+                   "gitops_agent.config.schema", "gitops_agent.config", "ansible_runner",
+                   "ansible"):
         if module in deep:
             bench.say(f"      (of which / also) {module}: {deep[module] / 1e6:.3f}s")
 
@@ -527,22 +528,21 @@ def wrap(module_name, qualname):
 
 SPECS = [
     ("gitops_agent.cli", "load_agent_config"),
-    ("gitops_agent.reconcile", "Pass.run"),
-    ("gitops_agent.sources", "list_remotes"),
-    ("gitops_agent.sources", "fetch_commit"),
-    ("gitops_agent.sources", "place"),
-    ("gitops_agent.reconcile", "load_apps"),
-    ("gitops_agent.reconcile", "Pass._targets"),
-    ("gitops_agent.git", "tree_entries"),
-    ("gitops_agent.inputs", "app_patterns"),
-    ("gitops_agent.inputs", "app_digest"),
-    ("gitops_agent.sources", "is_current"),
-    ("gitops_agent.scheduler", "run_in_order"),
-    ("gitops_agent.reconcile", "Pass._record"),
-    ("gitops_agent.reconcile", "save_state"),
-    ("gitops_agent.reconcile", "Pass._finish"),
-    ("gitops_agent.reconcile", "Pass._publish"),
-    ("gitops_agent.report", "same_except_time"),
+    ("gitops_agent.pass_", "Pass.run"),
+    ("gitops_agent.observe.remotes", "list_remotes"),
+    ("gitops_agent.execute.checkouts", "fetch_commit"),
+    ("gitops_agent.execute.checkouts", "place"),
+    ("gitops_agent.observe", "load_apps"),
+    ("gitops_agent.observe", "observe"),
+    ("gitops_agent.git", "ls_tree"),
+    ("gitops_agent.pass_", "make_plan"),
+    ("gitops_agent.execute.checkouts", "is_current"),
+    ("gitops_agent.execute.scheduler", "run_in_order"),
+    ("gitops_agent.pass_", "Pass._record"),
+    ("gitops_agent.pass_", "save_state"),
+    ("gitops_agent.pass_", "Pass._finish"),
+    ("gitops_agent.pass_", "Pass._publish"),
+    ("gitops_agent.publish.report", "same_except_time"),
     ("gitops_agent.git", "run"),
 ]
 for spec in SPECS:

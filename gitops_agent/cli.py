@@ -93,16 +93,19 @@ def run_command(config: AgentConfig, apps: tuple[str, ...], force: bool, no_push
 
 
 @main.command("plan")
-@click.option("--app", "apps", multiple=True, help="Check only this app (repeatable).")
-@click.option("--diff", is_flag=True, help="Show Ansible's output with the diffs.")
+@click.option("--app", "apps", multiple=True, help="Plan only this app (repeatable).")
+@click.option("--check", "--diff", "check", is_flag=True,
+              help="Also run each app to apply in Ansible's check+diff mode.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @command()
-def plan_command(config: AgentConfig, apps: tuple[str, ...], diff: bool) -> int:
-    """Check mode over this host's apps: what would change.
+def plan_command(config: AgentConfig, apps: tuple[str, ...], check: bool,
+                 as_json: bool) -> int:
+    """Which apps the next pass would apply, and why; runs nothing, moves nothing.
 
     Exit 0 nothing to do, 1 an error, 3 changes pending."""
     from gitops_agent.commands.plan import plan
 
-    return plan(config, apps, diff)
+    return plan(config, apps, check, as_json)
 
 
 @main.command("watch")

@@ -88,6 +88,7 @@ def _environment(auth: Auth) -> dict[str, str]:
         "GIT_SSH_COMMAND": " ".join(ssh),
         "GIT_SSH_VARIANT": "ssh",
         "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_OPTIONAL_LOCKS": "0",  # `git status` must not rewrite the index (plan reads only)
     }
 
 
@@ -169,9 +170,11 @@ def has_commit(path: Path, sha: str) -> bool:
     return status == 0
 
 
-def local_changes(path: Path) -> list[str]:
-    """Files that differ from HEAD in the work tree, untracked and ignored ones included."""
-    _, out, _ = run(["status", "--porcelain", "--ignored", "-uall"], cwd=path)
+def local_changes(path: Path, ignored: bool = True) -> list[str]:
+    """Files that differ from HEAD in the work tree, untracked ones included, and ignored
+    ones unless `ignored` is false (a build's output in a source checkout is no edit)."""
+    _, out, _ = run(["status", "--porcelain", *(["--ignored"] if ignored else []), "-uall"],
+                    cwd=path)
     return [line[3:] for line in out.splitlines() if line]
 
 
@@ -204,15 +207,18 @@ def checkout(path: Path, sha: str) -> None:
     run(["clean", "-q", "-ffdx"], cwd=path)
 
 
-def tree_entries(path: Path, sha: str) -> dict[str, str]:
-    """{path: object sha} of every file of commit `sha` (one `git ls-tree -r`)."""
-    _, out, _ = run(["ls-tree", "-r", "-z", "--full-tree", sha], cwd=path)
-    entries: dict[str, str] = {}
-    for record in out.split("\0"):
-        meta, _, name = record.partition("\t")
-        if name:
-            entries[name] = meta.split()[2]
-    return entries
+def ls_tree(path: Path, sha: str) -> str:
+    """Every entry of commit `sha`, directories included (`git ls-tree -r -t -z`)."""
+    return run(["ls-tree", "-r", "-t", "-z", "--full-tree", sha], cwd=path)[1]
+
+
+def scratch_repo(path: Path, borrow_from: Path | None) -> None:
+    """A bare repo at `path` that reads `borrow_from`'s objects without writing to them
+    (objects/info/alternates): fetches land in `path` only."""
+    run(["init", "-q", "--bare", str(path)])
+    objects = (borrow_from / ".git" / "objects") if borrow_from else None
+    if objects is not None and objects.is_dir():
+        (path / "objects" / "info" / "alternates").write_text(f"{objects.resolve()}\n")
 
 
 def archive(path: Path, sha: str) -> bytes:

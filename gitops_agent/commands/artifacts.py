@@ -10,8 +10,8 @@ import click
 
 from gitops_agent.config import AgentConfig
 from gitops_agent.errors import FatalError
+from gitops_agent.execute.runner import SUMMARY
 from gitops_agent.layout import Layout
-from gitops_agent.runner import SUMMARY
 
 
 def _runs(directory: Path) -> list[dict[str, Any]]:

@@ -10,9 +10,9 @@ from pathlib import Path
 import click
 
 from gitops_agent.config import load_agent_config
+from gitops_agent.config.schema import sample
 from gitops_agent.errors import EXIT_BAD_CONFIG, ConfigError
-from gitops_agent.schema import sample
-from gitops_agent.state import write_atomically
+from gitops_agent.record.state import write_atomically
 
 
 def configure(path: Path) -> int:

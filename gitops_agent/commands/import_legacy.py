@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 import yaml
 
+from gitops_agent.config.legacy import convert, legacy_tables
 from gitops_agent.errors import ConfigError
-from gitops_agent.legacy import convert, legacy_tables
 
 
 def import_legacy(source: Path, out: Path, overwrite: bool) -> int:

@@ -1,35 +1,103 @@
-"""`gitops-agent plan`: check+diff mode over this host's apps — what would change."""
+"""`gitops-agent plan`: observe read-only, plan, print the decisions (and with --check,
+Ansible's check+diff for each app to apply). No checkout moves, no state is written."""
 
 from __future__ import annotations
 
+import json
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
 import click
 
+from gitops_agent import git
 from gitops_agent.commands.run import cancel_on_signals
 from gitops_agent.config import AgentConfig
-from gitops_agent.errors import EXIT_CHANGES_PENDING, EXIT_FAILED, EXIT_OK
-from gitops_agent.reconcile import Options, Pass
+from gitops_agent.errors import EXIT_CHANGES_PENDING, EXIT_FAILED, EXIT_OK, GitError
+from gitops_agent.execute.apply import Context, changed_tasks, run_app
+from gitops_agent.layout import Layout
+from gitops_agent.observe import Observation, config_repo
+from gitops_agent.pass_ import preview
+from gitops_agent.plan import APPLY, Plan
 
 
-def plan(config: AgentConfig, apps: tuple[str, ...], diff: bool) -> int:
-    options = Options(only=apps, force=True, check=True, diff=diff, show_output=diff,
-                      push=False)
-    cancel_on_signals(options.cancel)
-    result = Pass(config, options).run()
-    pending = errors = 0
-    for name, record in sorted(result.records.items()):
-        if record.state == "suspended":
-            click.echo(f"{name}: suspended, not checked")
-        elif record.state != "applied":
-            errors += 1
-            click.echo(f"{name}: cannot tell — {record.message} (does the playbook support "
-                       "check mode?)")
-        elif record.drifted_tasks:
-            pending += 1
-            click.echo(f"{name}: {len(record.drifted_tasks)} task(s) would change:")
-            for task in record.drifted_tasks:
-                click.echo(f"  ~ {task}")
-        else:
-            click.echo(f"{name}: nothing would change")
-    if errors or result.exit_code not in (0, 1):
+def _table(plan: Plan) -> list[dict[str, Any]]:
+    rows = [{"app": name, "decision": decision.action, "reasons": list(decision.reasons)}
+            for name, decision in sorted(plan.decisions.items())]
+    rows += [{"app": name, "decision": "invalid", "reasons": [problem]}
+             for name, problem in sorted(plan.invalid.items())]
+    rows += [{"app": name, "decision": "remove", "reasons": ["no longer selects this host"]}
+             for name in plan.remove]
+    return rows
+
+
+def _check(config: AgentConfig, observation: Observation, plan: Plan, scratch: Path,
+           row: dict[str, Any], cancel: threading.Event) -> None:
+    """Run one app to apply in check+diff mode from scratch copies of its revisions."""
+    name = row["app"]
+    app, view = observation.selected[name], observation.apps[name]
+    layout = Layout(scratch / "state")
+    auth = git.Auth(config.config_repo.ssh_key, config.config_repo.known_hosts)
+    context = Context(config, layout, auth, show_output=not row.get("quiet"), check=True,
+                      diff=True, cancel=cancel)
+    try:
+        if app.source and view.source_commit:
+            real = Layout(config.state_dir).app_checkout(name)
+            repo = config_repo.objects(real, app.source.url, view.source_commit, auth, scratch)
+            config_repo.export(repo, view.source_commit, layout.app_checkout(name))
+    except GitError as error:
+        row["check"] = {"error": f"cannot get the source: {error}"}
+        return
+    result = run_app(context, app, observation.config.directory, plan.commit,
+                     view.source_commit, "plan --check")
+    outcome = result.outcome
+    row["check"] = {"ok": outcome.ok, "would_change": changed_tasks(outcome),
+                    "message": outcome.message}
+
+
+def plan(config: AgentConfig, apps: tuple[str, ...], check: bool, as_json: bool) -> int:
+    cancel = threading.Event()
+    cancel_on_signals(cancel)
+    with tempfile.TemporaryDirectory(prefix="gitops-agent-plan-") as temporary:
+        scratch = Path(temporary)
+        observation, decided, _ = preview(config, apps, scratch)
+        rows = _table(decided)
+        if check:
+            for row in rows:
+                if row["decision"] == APPLY and not cancel.is_set():
+                    row["quiet"] = as_json
+                    _check(config, observation, decided, scratch, row, cancel)
+                    row.pop("quiet")
+    if as_json:
+        click.echo(json.dumps({"host": config.host, "config_commit": decided.commit,
+                               "refused": decided.refused, "apps": rows}, indent=2))
+    else:
+        _print(decided, rows)
+    failed_checks = any(not row.get("check", {}).get("ok", True) for row in rows)
+    if decided.errors or failed_checks:
         return EXIT_FAILED
-    return EXIT_CHANGES_PENDING if pending else EXIT_OK
+    return EXIT_CHANGES_PENDING if decided.pending else EXIT_OK
+
+
+def _print(decided: Plan, rows: list[dict[str, Any]]) -> None:
+    click.echo(f"config {decided.commit[:12]}"
+               + (f": refused: {decided.refused}" if decided.refused else ""))
+    if not rows:
+        click.echo("no apps select this host")
+    for row in rows:
+        reason = "; ".join(row["reasons"]) or "-"
+        click.echo(f"  {row['app']:<24} {row['decision']:<10} {reason}")
+        result = row.get("check")
+        if result is None:
+            continue
+        if "error" in result or not result["ok"]:
+            click.echo(f"  {'':<24} {'check':<10} cannot tell: "
+                       f"{result.get('error') or result['message']}")
+        else:
+            tasks = result["would_change"]
+            click.echo(f"  {'':<24} {'check':<10} "
+                       + (f"{len(tasks)} task(s) would change: {', '.join(tasks)}"
+                          if tasks else "nothing would change"))
+    if not decided.pending and not decided.errors:
+        click.echo("nothing to do")

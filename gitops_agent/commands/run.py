@@ -9,7 +9,7 @@ from types import FrameType
 import click
 
 from gitops_agent.config import AgentConfig
-from gitops_agent.reconcile import Options, Pass, PassResult
+from gitops_agent.pass_ import Options, Pass, PassResult
 
 
 def cancel_on_signals(cancel: threading.Event) -> None:
@@ -41,7 +41,8 @@ def run(config: AgentConfig, apps: tuple[str, ...], force: bool, push: bool,
 
 
 def run_playbook(config: AgentConfig, app: str, check: bool, diff: bool) -> int:
-    options = Options(only=(app,), force=True, show_output=True, check=check, diff=diff)
+    options = Options(only=(app,), force=True, forced_by="asked by run-playbook",
+                      show_output=True, check=check, diff=diff)
     cancel_on_signals(options.cancel)
     result = Pass(config, options).run()
     print_result(result)

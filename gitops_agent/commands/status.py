@@ -7,10 +7,10 @@ from dataclasses import asdict
 
 import click
 
-from gitops_agent import report
 from gitops_agent.config import AgentConfig
 from gitops_agent.layout import Layout
-from gitops_agent.state import load_state
+from gitops_agent.publish import report
+from gitops_agent.record.state import load_state
 
 
 def status(config: AgentConfig, as_json: bool) -> int:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from gitops_agent import suspensions
 from gitops_agent.config import APP_NAME, AgentConfig
 from gitops_agent.errors import ConfigError
 from gitops_agent.layout import Layout
+from gitops_agent.record import suspensions
 
 
 def _layout(config: AgentConfig, app: str) -> Layout:

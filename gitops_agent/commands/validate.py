@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import click
 
-from gitops_agent import proc, runner
 from gitops_agent.config import App, app_files, dependency_problems, load_app, selects
 from gitops_agent.errors import EXIT_BAD_CONFIG, EXIT_OK, ConfigError
+from gitops_agent.execute import ansible_env, proc
 
 
 def syntax_problem(root: Path, playbook: Path) -> str | None:
     """`ansible-playbook --syntax-check` of one playbook against a localhost inventory."""
-    binaries = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{binaries}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-           "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_ROLES_PATH": f"{root / 'roles'}:{runner.SHIPPED / 'roles'}",
-           "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"}
+    env = {**os.environ, **ansible_env.environment(root)}
     with tempfile.TemporaryDirectory() as scratch:
         inventory = Path(scratch) / "hosts.yml"
         inventory.write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n")

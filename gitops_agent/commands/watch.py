@@ -8,7 +8,7 @@ import signal
 import click
 
 from gitops_agent.config import AgentConfig
-from gitops_agent.daemon import Daemon
+from gitops_agent.daemon.loop import Daemon
 from gitops_agent.errors import FatalError
 from gitops_agent.layout import Layout
 

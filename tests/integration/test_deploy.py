@@ -156,16 +156,16 @@ def test_deploy_failed_command_runs_again_at_the_next_pass_then_stops(world, tmp
 def test_deploy_plan_shows_pending_changes_without_making_them(world, tmp_path):
     deploy = make_deploy(world, tmp_path)
 
-    fresh = cli("plan", config=world.config_path)
+    fresh = cli("plan", "--check", config=world.config_path)
 
     assert fresh.returncode == 3, fresh.stdout + fresh.stderr
-    assert "web:" in fresh.stdout and "would change" in fresh.stdout
+    assert "first apply" in fresh.stdout and "would change" in fresh.stdout
     assert not deploy.dest.exists() and not deploy.extra.exists() and deploy.ran() == 0
 
     run(world)
-    settled = cli("plan", config=world.config_path)
+    settled = cli("plan", "--check", config=world.config_path)
 
     assert settled.returncode == 0, settled.stdout + settled.stderr
-    assert "web: nothing would change" in settled.stdout
+    assert "nothing to do" in settled.stdout
     assert deploy.ran() == 1
     assert state(world.state_dir)["apps"]["web"]["state"] == "applied"

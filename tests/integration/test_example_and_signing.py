@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.helpers import Remote, cli, git, report, state
+from tests.helpers import Remote, cli, git, report, runs, state
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples"
 
@@ -79,3 +79,17 @@ def test_verify_signed_config_commits_apply_and_unsigned_are_blocked(world, tmp_
     web = report(repo)["apps"]["web"]
     assert web["state"] == "blocked" and "not signed by an allowed key" in web["message"]
     assert state(world.state_dir)["apps"]["web"]["state"] == "blocked"
+
+    # The next signed commit changes nothing web read: web is not run again.
+    runs_before = runs(world.state_dir, "web")
+    world.app("web")
+    repo.write("README.md", "notes\n")
+    git("add", "-A", cwd=repo.work)
+    git("-c", "gpg.format=ssh", "-c", f"user.signingkey={key}", "commit", "-q", "-S",
+        "-m", "signed again", cwd=repo.work)
+    git("push", "-q", "origin", "HEAD:refs/heads/main", cwd=repo.work)
+    healed = cli("run", config=world.config_path)
+
+    assert healed.returncode == 0, healed.stderr
+    assert runs(world.state_dir, "web") == runs_before
+    assert report(repo)["apps"]["web"]["state"] == "unchanged"

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from gitops_agent.config import load_agent_config
-from gitops_agent.schema import load_schema
+from gitops_agent.config.schema import load_schema
 from tests.helpers import free_port, keygen, start_sshd
 
 REPO = Path(__file__).resolve().parents[2]

@@ -229,19 +229,19 @@ def test_suspend_needs_a_reason_and_a_valid_name(world):
 
 # --- drift ------------------------------------------------------------------------------
 
-def test_plan_lists_tasks_that_would_change_and_exits_3(world):
+def test_plan_is_about_git_and_drift_is_for_the_drift_check(world):
     world.config_repo.write("playbooks/managed.yml", MANAGED)
     world.app("conf", "playbook: playbooks/managed.yml\n").config_repo.commit()
     cli("run", config=world.config_path)
-
-    clean = cli("plan", config=world.config_path)
     (world.out / "managed.conf").write_text("edited by hand\n")
-    dirty = cli("plan", config=world.config_path)
 
-    assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "conf: nothing would change" in clean.stdout
-    assert dirty.returncode == 3
-    assert "~ Manage the config file" in dirty.stdout
+    planned = cli("plan", config=world.config_path)
+    drift = cli("run", "--drift-check", config=world.config_path)
+
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "nothing to do" in planned.stdout  # nothing changed in git
+    assert drift.returncode == 0
+    assert report(world.config_repo)["apps"]["conf"]["state"] == "drifted"
     assert (world.out / "managed.conf").read_text() == "edited by hand\n"  # check mode only
 
 
@@ -276,13 +276,15 @@ def test_playbook_without_check_mode_support_is_reported_not_drifted(world):
     assert cli("run", config=world.config_path).returncode == 0
 
     drift = cli("run", "--drift-check", config=world.config_path)
-    planned = cli("plan", config=world.config_path)
+    world.app("special", "playbook: playbooks/nocheck.yml\nvars: {v: 2}\n").config_repo.commit()
+    planned = cli("plan", "--check", config=world.config_path)
 
     assert drift.returncode == 0
     record = report(world.config_repo)["apps"]["special"]
     assert record["state"] == "unchanged"
     assert "check mode failed, so drift cannot be checked" in record["message"]
-    assert planned.returncode == 1 and "does the playbook support check mode" in planned.stdout
+    assert planned.returncode == 1, planned.stdout + planned.stderr
+    assert "cannot tell" in planned.stdout
 
 
 # --- consistency ------------------------------------------------------------------------

@@ -48,8 +48,9 @@ def problems_of(load, *args) -> list[str]:
 
 
 def test_load_agent_config_minimal_file_gets_every_default(tmp_path, monkeypatch):
-    monkeypatch.setattr("gitops_agent.config.socket.gethostname", lambda: "web-07.example.com")
-    monkeypatch.setattr("gitops_agent.config.os.geteuid", lambda: 0)
+    monkeypatch.setattr("gitops_agent.config.agent.socket.gethostname",
+                        lambda: "web-07.example.com")
+    monkeypatch.setattr("gitops_agent.config.agent.os.geteuid", lambda: 0)
     path = agent_config(tmp_path, MINIMAL)
 
     config = load_agent_config(path)
@@ -74,7 +75,7 @@ def test_load_agent_config_minimal_file_gets_every_default(tmp_path, monkeypatch
 
 
 def test_load_agent_config_short_hostname_without_domain_is_kept(tmp_path, monkeypatch):
-    monkeypatch.setattr("gitops_agent.config.socket.gethostname", lambda: "db-3")
+    monkeypatch.setattr("gitops_agent.config.agent.socket.gethostname", lambda: "db-3")
 
     assert load_agent_config(agent_config(tmp_path, MINIMAL)).host == "db-3"
 
@@ -124,7 +125,7 @@ def test_load_agent_config_explicit_values_override_defaults(tmp_path):
 
 
 def test_load_agent_config_status_branch_host_uses_the_default_host_name(tmp_path, monkeypatch):
-    monkeypatch.setattr("gitops_agent.config.socket.gethostname", lambda: "vm-9.lan")
+    monkeypatch.setattr("gitops_agent.config.agent.socket.gethostname", lambda: "vm-9.lan")
     path = agent_config(tmp_path, MINIMAL + "status: {branch: 'status-{host}'}\n")
 
     assert load_agent_config(path).status.branch == "status-vm-9"
@@ -137,13 +138,13 @@ def test_load_agent_config_null_status_url_means_the_config_repo(tmp_path):
 
 
 def test_default_state_dir_root_is_var_lib(monkeypatch):
-    monkeypatch.setattr("gitops_agent.config.os.geteuid", lambda: 0)
+    monkeypatch.setattr("gitops_agent.config.agent.os.geteuid", lambda: 0)
 
     assert default_state_dir() == Path("/var/lib/gitops-agent")
 
 
 def test_default_state_dir_non_root_is_under_local_state(monkeypatch, tmp_path):
-    monkeypatch.setattr("gitops_agent.config.os.geteuid", lambda: 1000)
+    monkeypatch.setattr("gitops_agent.config.agent.os.geteuid", lambda: 1000)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("XDG_STATE_HOME", raising=False)
 
@@ -151,14 +152,14 @@ def test_default_state_dir_non_root_is_under_local_state(monkeypatch, tmp_path):
 
 
 def test_default_state_dir_non_root_follows_xdg_state_home(monkeypatch, tmp_path):
-    monkeypatch.setattr("gitops_agent.config.os.geteuid", lambda: 1000)
+    monkeypatch.setattr("gitops_agent.config.agent.os.geteuid", lambda: 1000)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
 
     assert default_state_dir() == tmp_path / "xdg" / "gitops-agent"
 
 
 def test_load_agent_config_without_state_dir_uses_the_default(tmp_path, monkeypatch):
-    monkeypatch.setattr("gitops_agent.config.os.geteuid", lambda: 1000)
+    monkeypatch.setattr("gitops_agent.config.agent.os.geteuid", lambda: 1000)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
 
     config = load_agent_config(agent_config(tmp_path, MINIMAL))

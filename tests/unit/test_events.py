@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from gitops_agent.events import HIDDEN, MESSAGE_LIMIT, Outcome, failure_message, fold
+from gitops_agent.execute.events import HIDDEN, MESSAGE_LIMIT, Outcome, failure_message, fold
 
 EVENTS = Path(__file__).resolve().parent.parent / "fixtures" / "events"
 SENTINEL = "SENTINEL-SECRET-4711"

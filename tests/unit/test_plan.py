@@ -1,111 +1,240 @@
-"""plan.apply_reason and plan.to_remove: every branch."""
+"""The pure plan: one decision per app from state, observation and the new tree."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
+from typing import Any
+
 import pytest
 
-from gitops_agent.plan import apply_reason, to_remove, unchanged_state
-from gitops_agent.state import AppRecord
+from gitops_agent.config import App
+from gitops_agent.observe.tree import Tree
+from gitops_agent.plan import make_plan
+from gitops_agent.plan.decide import (
+    APPLY,
+    BLOCK,
+    FAIL,
+    SUSPEND,
+    UNCHANGED,
+    Decision,
+    Facts,
+    decide,
+    satisfies_dependents,
+    to_remove,
+    unchanged_state,
+)
+from gitops_agent.plan.inputs import Inputs
+from gitops_agent.record.state import AppRecord
 
-DIGEST = "d" * 64
-OTHER = "e" * 64
-
-
-def record(state: str = "applied", digest: str | None = DIGEST,
-           good_digest: str | None = DIGEST) -> AppRecord:
-    return AppRecord(state=state, digest=digest, good_digest=good_digest)
-
-
-def test_apply_reason_forced_wins_over_everything():
-    assert apply_reason(record(), DIGEST, checkout_current=True, forced=True) == "forced"
-    assert apply_reason(None, DIGEST, checkout_current=False, forced=True) == "forced"
-
-
-def test_apply_reason_no_previous_record_is_first_apply():
-    assert apply_reason(None, DIGEST, checkout_current=True, forced=False) == "first apply"
-
-
-def test_apply_reason_record_without_any_digest_is_first_apply():
-    previous = record(state="suspended", digest=None, good_digest=None)
-
-    assert apply_reason(previous, DIGEST, True, False) == "first apply"
+OLD, NEW = "a" * 40, "b" * 40
+BLOB1, BLOB2 = "1" * 40, "2" * 40
+SOURCE1, SOURCE2 = "c" * 40, "d" * 40
+HOST = {"name": "web-01", "labels": {"role": "web"}}
 
 
-@pytest.mark.parametrize("state", ["failed", "blocked"])
-def test_apply_reason_last_attempt_failed_or_blocked_retries(state):
-    previous = record(state=state, digest=DIGEST, good_digest=DIGEST)
-
-    assert apply_reason(previous, DIGEST, True, False) == f"last attempt {state}"
-
-
-def test_apply_reason_failed_without_good_digest_retries():
-    previous = record(state="failed", digest=DIGEST, good_digest=None)
-
-    assert apply_reason(previous, DIGEST, True, False) == "last attempt failed"
+def tree(commit: str = NEW, files: dict[str, str] | None = None) -> Tree:
+    """A tree with the given blobs and their directories."""
+    entries: dict[str, tuple[str, str]] = {}
+    for path, sha in (files or {}).items():
+        entries[path] = ("blob", sha)
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            entries.setdefault("/".join(parts[:depth]), ("tree", "f" * 40))
+    return Tree(commit, entries)
 
 
-def test_apply_reason_inputs_differ_from_last_good_apply_is_inputs_changed():
-    assert apply_reason(record(), OTHER, True, False) == "inputs changed"
+def inputs(commit: str = OLD, **more: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "files": {"apps/web.yml": BLOB1, "playbooks/web.yml": BLOB1,
+                  "playbooks/files/web-01.conf": "missing", "playbooks": "dir"},
+        "listings": {}, "globs": {}, "source_commit": SOURCE1, "facts": HOST, "watch": {},
+    }
+    values.update(more)
+    return Inputs(commit=commit, **values).to_dict()
 
 
-def test_apply_reason_attempted_but_never_good_is_inputs_changed():
-    previous = record(state="applied", digest=DIGEST, good_digest=None)
-
-    assert apply_reason(previous, DIGEST, True, False) == "inputs changed"
-
-
-def test_apply_reason_rolled_back_same_failing_inputs_are_not_retried():
-    previous = record(state="rolled_back", digest=OTHER, good_digest=DIGEST)
-
-    assert apply_reason(previous, OTHER, checkout_current=False, forced=False) is None
+def record(state: str = "applied", **more: Any) -> AppRecord:
+    values: dict[str, Any] = {"last_attempt": "ok", "inputs": inputs(),
+                              "config_commit": OLD, "source_commit": SOURCE1}
+    values.update(more)
+    return AppRecord(state=state, **values)
 
 
-def test_apply_reason_rolled_back_with_new_inputs_retries():
-    previous = record(state="rolled_back", digest=OTHER, good_digest=DIGEST)
-    newer = "f" * 64
-
-    assert apply_reason(previous, newer, True, False) == "inputs changed since the rollback"
-
-
-def test_apply_reason_rolled_back_forced_retries():
-    previous = record(state="rolled_back", digest=OTHER, good_digest=DIGEST)
-
-    assert apply_reason(previous, OTHER, True, forced=True) == "forced"
+def facts(**more: Any) -> Facts:
+    values: dict[str, Any] = {"source_commit": SOURCE1, "host": HOST}
+    values.update(more)
+    return Facts(**values)
 
 
-def test_unchanged_state_keeps_rollback_and_drift_visible():
-    assert unchanged_state(record(state="rolled_back")) == "rolled_back"
-    assert unchanged_state(record(state="drifted")) == "drifted"
-    assert unchanged_state(record(state="applied")) == "unchanged"
-    assert unchanged_state(record(state="suspended")) == "unchanged"
+@dataclass
+class Case:
+    previous: AppRecord | None
+    tree: Tree | None = None
+    facts: Facts = field(default_factory=facts)
+    edited: tuple[str, ...] = ()
+    forced: str | None = None
+    action: str = UNCHANGED
+    reasons: tuple[str, ...] = ()
 
 
-def test_apply_reason_checkout_moved_away_reapplies():
-    reason = apply_reason(record(), DIGEST, checkout_current=False, forced=False)
+CASES = {
+    "never applied": Case(None, action=APPLY, reasons=("first apply",)),
+    "forced wins": Case(record(), forced="asked by run-playbook", action=APPLY,
+                        reasons=("asked by run-playbook",)),
+    "same commit, nothing compared": Case(record(inputs=inputs(commit=NEW)), tree=None),
+    "new commit, read file unchanged": Case(
+        record(), tree=tree(NEW, {"apps/web.yml": BLOB1, "playbooks/web.yml": BLOB1,
+                                  "playbooks/other.yml": BLOB2, "README.md": BLOB2})),
+    "read file changed": Case(
+        record(), tree=tree(NEW, {"apps/web.yml": BLOB1, "playbooks/web.yml": BLOB2}),
+        action=APPLY, reasons=("playbooks/web.yml changed",)),
+    "probed file appeared (first_found)": Case(
+        record(), tree=tree(NEW, {"apps/web.yml": BLOB1, "playbooks/web.yml": BLOB1,
+                                  "playbooks/files/web-01.conf": BLOB2}),
+        action=APPLY, reasons=("playbooks/files/web-01.conf appeared",)),
+    "read file removed": Case(
+        record(), tree=tree(NEW, {"apps/web.yml": BLOB1}), action=APPLY,
+        reasons=("playbooks was removed", "playbooks/web.yml was removed")),
+    "app file changed": Case(
+        record(), tree=tree(NEW, {"apps/web.yml": BLOB2, "playbooks/web.yml": BLOB1}),
+        action=APPLY, reasons=("apps/web.yml changed",)),
+    "source moved": Case(record(), facts=facts(source_commit=SOURCE2), action=APPLY,
+                         reasons=(f"source moved to {SOURCE2[:12]}",)),
+    "labels changed": Case(record(), facts=facts(host={**HOST, "labels": {"role": "db"}}),
+                           action=APPLY, reasons=("host labels changed",)),
+    "watched file edited while no agent ran": Case(
+        record(inputs=inputs(watch={"/etc/web.conf": "x" * 64})),
+        facts=facts(watch={"/etc/web.conf": "y" * 64}), action=APPLY,
+        reasons=("watched file /etc/web.conf changed",)),
+    "edited in the agent's checkout": Case(
+        record(inputs=inputs(commit=NEW)), edited=("playbooks/web.yml",), action=APPLY,
+        reasons=("playbooks/web.yml edited in the agent's config checkout",)),
+    "edit of a file it never read": Case(record(inputs=inputs(commit=NEW)),
+                                         edited=("playbooks/other.yml",)),
+    "source checkout moved by hand": Case(
+        record(), facts=facts(checkout_current=False), action=APPLY,
+        reasons=("its source checkout is not at the desired commit",)),
+    # a build writing ignored files into its checkout is observed as current (see
+    # observe): the plan then leaves the app alone
+    "build output in the source checkout": Case(record(), facts=facts(checkout_current=True)),
+    "last run failed: retried": Case(record("failed", last_attempt="failed"), action=APPLY,
+                                     reasons=("retry: the last run failed",)),
+    "blocked by a dependency after its own failure: retried": Case(
+        record("blocked", last_attempt="failed"), action=APPLY,
+        reasons=("retry: the last run failed",)),
+    "blocked by a dependency, own run fine, nothing changed": Case(record("blocked")),
+    "blocked by an unsigned commit, then a good commit changing nothing it read": Case(
+        record("blocked"),
+        tree=tree(NEW, {"apps/web.yml": BLOB1, "playbooks/web.yml": BLOB1})),
+    "state from an older version": Case(record(inputs={"digest": "d" * 64}), action=APPLY,
+                                        reasons=("what its last apply read is not known",)),
+    "tracer failed at the last apply": Case(record(inputs=None), action=APPLY,
+                                            reasons=("what its last apply read is not known",)),
+    "rolled back, same failing revision": Case(
+        record("rolled_back", last_attempt="failed", failed_inputs=inputs()),
+        reasons=("rolled back; the failed revision is not retried",)),
+    "rolled back, the failed read changed": Case(
+        record("rolled_back", last_attempt="failed", failed_inputs=inputs()),
+        tree=tree(NEW, {"apps/web.yml": BLOB1, "playbooks/web.yml": BLOB2}), action=APPLY,
+        reasons=("since the rollback: playbooks/web.yml changed",)),
+    "rolled back, unknown failed reads, new commit": Case(
+        record("rolled_back", last_attempt="failed", failed_inputs=None),
+        tree=tree(NEW, {"apps/web.yml": BLOB1}), action=APPLY,
+        reasons=("since the rollback: a new commit since the rollback",)),
+    "suspended wins over changes": Case(
+        record(), facts=facts(suspension="suspended by ops: freeze", source_commit=SOURCE2),
+        action=SUSPEND, reasons=("suspended by ops: freeze",)),
+    "source unreachable": Case(record(), facts=facts(source_error="cannot reach x"),
+                               action=FAIL, reasons=("cannot reach x",)),
+}
 
-    assert reason == "source checkout is not at the desired commit"
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_decide(case: Case) -> None:
+    decision = decide(case.previous, case.facts, case.tree, case.edited, case.forced)
+
+    assert decision == Decision(case.action, case.reasons)
 
 
-def test_apply_reason_inputs_changed_is_named_before_a_stale_checkout():
-    assert apply_reason(record(), OTHER, checkout_current=False, forced=False) == "inputs changed"
+def test_decide_many_changes_are_summarized() -> None:
+    previous = record(inputs=inputs(files={f"f{index}": BLOB1 for index in range(6)}))
+
+    decision = decide(previous, facts(), tree(NEW))
+
+    assert decision.action == APPLY
+    assert decision.reasons == ("f0 was removed", "f1 was removed", "f2 was removed",
+                                "and 3 more")
 
 
-@pytest.mark.parametrize("state", ["applied", "unchanged", "suspended", "drifted"])
-def test_apply_reason_same_inputs_and_current_checkout_is_unchanged(state):
-    assert apply_reason(record(state=state), DIGEST, True, False) is None
+@pytest.mark.parametrize(("action", "state", "ready"), [
+    (UNCHANGED, "rolled_back", True),  # a rollback still in place runs the good revision
+    (UNCHANGED, "unchanged", True),
+    (UNCHANGED, "drifted", True),
+    (UNCHANGED, "failed", False),
+    (APPLY, "rolled_back", False),  # rolled back in this very pass
+    (APPLY, "failed", False),
+    (APPLY, "applied", True),
+    (SUSPEND, "suspended", True),
+    (FAIL, "failed", False),
+])
+def test_satisfies_dependents(action: str, state: str, ready: bool) -> None:
+    assert satisfies_dependents(Decision(action), state) is ready
 
 
-def test_to_remove_apps_gone_from_the_desired_set_are_removed_sorted():
-    assert to_remove(["web", "db", "cache", "api"], ["web"], []) == ["api", "cache", "db"]
+def test_make_plan_refused_commit_blocks_every_known_app_and_keeps_no_changes() -> None:
+    records = {"web": record(), "db": record()}
+
+    plan = make_plan(NEW, {}, {}, records, None, [], {}, {}, [], refusal="no signature")
+
+    assert plan.refused == "no signature"
+    assert {decision.action for decision in plan.decisions.values()} == {BLOCK}
+    assert "not signed by an allowed key: no signature" in plan.decisions["web"].text()
+    assert plan.errors and not plan.pending
 
 
-def test_to_remove_invalid_apps_are_kept():
-    assert to_remove(["web", "db"], [], ["db"]) == ["web"]
+@dataclass
+class View:
+    source_commit: str | None = SOURCE1
+    source_error: str | None = None
+    checkout_current: bool = True
+    watch: dict[str, str] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=lambda: dict(HOST))
 
 
-def test_to_remove_nothing_known_removes_nothing():
-    assert to_remove([], ["web"], ["db"]) == []
+def test_make_plan_decides_removes_and_reports_invalid() -> None:
+    app = App(name="web", file="apps/web.yml", playbook="playbooks/web.yml", deploy=None)
+    records = {"web": record(inputs=inputs(commit=NEW)), "gone": record()}
+
+    plan = make_plan(NEW, {"web": app}, {"web": View()}, records, None, [], {},
+                     {"bad": "apps/bad.yml:1: oops"}, ["web", "bad"])
+
+    assert plan.decisions == {"web": Decision(UNCHANGED)}
+    assert plan.remove == ["gone"]
+    assert plan.invalid == {"bad": "apps/bad.yml:1: oops"}
+    assert plan.pending and plan.errors
 
 
-def test_to_remove_everything_still_desired_removes_nothing():
-    assert to_remove({"web": 1, "db": 2}, {"db": 3, "web": 4}, {}) == []
+def test_make_plan_host_suspension_names_who() -> None:
+    app = App(name="web", file="apps/web.yml", playbook="p.yml", deploy=None)
+    suspended = {"web": {"reason": "freeze", "by": "ops@web-01", "at": "now"}}
+
+    plan = make_plan(NEW, {"web": app}, {"web": View()}, {}, None, [], suspended, {}, ["web"])
+
+    assert plan.decisions["web"] == Decision(SUSPEND, ("suspended by ops@web-01: freeze",))
+
+
+def test_make_plan_with_only_never_removes() -> None:
+    plan = make_plan(NEW, {}, {}, {"gone": record()}, None, [], {}, {}, [], only=("web",))
+
+    assert plan.remove == []
+
+
+def test_to_remove_keeps_desired_and_invalid() -> None:
+    assert to_remove(["a", "b", "c"], ["a"], ["b"]) == ["c"]
+
+
+@pytest.mark.parametrize(("state", "shown"), [
+    ("applied", "unchanged"), ("rolled_back", "rolled_back"), ("drifted", "drifted"),
+    ("suspended", "unchanged")])
+def test_unchanged_state_keeps_rollback_and_drift_visible(state: str, shown: str) -> None:
+    assert unchanged_state(replace(record(), state=state)) == shown

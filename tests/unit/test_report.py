@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from gitops_agent import __version__
-from gitops_agent.report import build, same_except_time, to_markdown, to_yaml
-from gitops_agent.state import AppRecord
+from gitops_agent.publish.report import build, same_except_time, to_markdown, to_yaml
+from gitops_agent.record.state import AppRecord
 
 UPDATED = "2026-11-23T12:00:00Z"
 CONFIG = "3f2c" + "0" * 36
@@ -33,8 +33,8 @@ def record(state: str = "applied", **more: Any) -> dict[str, Any]:
         "duration": 4.2,
         "stats": {"ok": 5, "changed": 1, "failed": 0, "skipped": 0, "unreachable": 0},
         "run_id": "5f0c" * 8,
-        "digest": "d" * 64,
-        "good_digest": "d" * 64,
+        "last_attempt": "ok",
+        "inputs": {"commit": CONFIG, "files": {"playbooks/billing.yml": "b" * 40}, "format": 2},
         "good_source_commit": SOURCE,
         "good_config_commit": CONFIG,
         "spec": {"playbook": "playbooks/billing.yml", "vars": {"password": SECRET}},
@@ -137,8 +137,8 @@ def test_build_state_only_fields_never_reach_the_report():
     document = build("web-01", UPDATED, CONFIG, apps)
 
     app = document["apps"]["billing"]
-    for key in ("digest", "good_digest", "good_source_commit", "good_config_commit", "spec",
-                "extra", "password"):
+    for key in ("inputs", "failed_inputs", "last_attempt", "good_source_commit",
+                "good_config_commit", "spec", "extra", "password"):
         assert key not in app
     assert SECRET not in repr(document)
     assert SECRET not in to_yaml(document)

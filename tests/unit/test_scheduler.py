@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
-from gitops_agent.scheduler import run_in_order
+from gitops_agent.execute.scheduler import run_in_order
 
 WAIT = 5.0  # seconds a test waits for another thread before it counts as hung
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gitops_agent.schema import load_schema, schema_problems
-from gitops_agent.yamlfile import YamlSyntaxError, load_yaml, parse_yaml
+from gitops_agent.config.schema import load_schema, schema_problems
+from gitops_agent.config.yamlfile import YamlSyntaxError, load_yaml, parse_yaml
 
 PATH = Path("/etc/gitops-agent/config.yml")
 
@@ -178,7 +178,7 @@ def test_schema_problems_duplicate_keys_are_problems_too():
 
 
 def test_schema_problems_known_valid_document_skips_validation_but_not_errors(tmp_path):
-    from gitops_agent import schema
+    from gitops_agent.config import schema
 
     valid = parse_yaml("config_repo: {url: /cached}\n", PATH)
     assert schema_problems(valid, "agent") == []

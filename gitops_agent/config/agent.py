@@ -1,0 +1,118 @@
+"""The agent config (SPEC section 2): load, validate every problem at once, typed object."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitops_agent.config.common import check_url, get, load_document, raise_if, stringify
+from gitops_agent.config.schema import load_known_valid, schema_problems
+
+DEFAULT_CONFIG_PATH = Path("/etc/gitops-agent/config.yml")
+SCHEMA_CACHE = "schema-cache.json"  # in the state dir: documents already found valid
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    url: str
+    branch: str = "main"
+    ssh_key: str | None = None
+    known_hosts: str | None = None
+    allowed_signers: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusConfig:
+    enabled: bool
+    url: str
+    branch: str
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    workers: int = 2
+    timeout: int = 1800
+    keep_artifacts: int = 20
+    vault_password_file: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    path: Path
+    host: str
+    labels: dict[str, str]
+    config_repo: RepoConfig
+    status: StatusConfig
+    interval: int
+    splay: int
+    state_dir: Path
+    runner: RunnerConfig
+    drift_interval: int = 3600
+    self_heal: bool = False
+
+
+def default_state_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/gitops-agent")
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "gitops-agent"
+
+
+def config_path(explicit: str | None) -> Path:
+    return Path(explicit or os.environ.get("GITOPS_AGENT_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+
+def load_agent_config(path: Path) -> AgentConfig:
+    document = load_document(path)
+    data = document.data
+    state_dir = data.get("state_dir") if isinstance(data, dict) else None
+    load_known_valid((Path(state_dir).expanduser() if isinstance(state_dir, str)
+                      else default_state_dir()) / SCHEMA_CACHE)
+    problems = schema_problems(document, "agent")
+    problems += check_url(document, ("config_repo", "url"), get(data, "config_repo", "url"))
+    problems += check_url(document, ("status", "url"), get(data, "status", "url"))
+    raise_if(problems)
+    host = data.get("host", {})
+    repo = data["config_repo"]
+    status = data.get("status", {})
+    runner = data.get("runner", {})
+    name = host.get("name") or socket.gethostname().split(".")[0]
+    base = path.parent
+    return AgentConfig(
+        path=path,
+        host=name,
+        labels=stringify(host.get("labels", {})),
+        config_repo=RepoConfig(
+            url=repo["url"],
+            branch=repo.get("branch", "main"),
+            ssh_key=_absolute(repo.get("ssh_key"), base),
+            known_hosts=_absolute(repo.get("known_hosts"), base),
+            allowed_signers=_absolute(repo.get("verify", {}).get("allowed_signers"), base),
+        ),
+        status=StatusConfig(
+            enabled=status.get("enabled", True),
+            url=status.get("url") or repo["url"],
+            branch=status.get("branch", "gitops-status").replace("{host}", name),
+        ),
+        interval=data.get("interval", 60),
+        splay=data.get("splay", 0),
+        state_dir=Path(data["state_dir"]).expanduser() if "state_dir" in data
+        else default_state_dir(),
+        runner=RunnerConfig(
+            workers=runner.get("workers", 2),
+            timeout=runner.get("timeout", 1800),
+            keep_artifacts=runner.get("keep_artifacts", 20),
+            vault_password_file=_absolute(runner.get("vault_password_file"), base),
+        ),
+        drift_interval=data.get("drift", {}).get("interval", 3600),
+        self_heal=data.get("drift", {}).get("self_heal", False),
+    )
+
+
+def _absolute(value: str | None, base: Path) -> str | None:
+    return None if value is None else str((base / Path(value).expanduser()).resolve())
+
+

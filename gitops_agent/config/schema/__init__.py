@@ -1,0 +1,138 @@
+"""JSON Schemas (kept as YAML) for the agent config and app files; also for editors."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from gitops_agent import __version__
+from gitops_agent.config.yamlfile import FastLoader, YamlDocument
+
+if TYPE_CHECKING:
+    import jsonschema
+
+# Digests of documents that passed validation before (same agent, same schema): such a
+# document is not validated again, and jsonschema is not even imported on a quiet pass.
+_known_valid: set[str] = set()
+_learned: set[str] = set()
+KNOWN_VALID_LIMIT = 2000
+
+
+@cache
+def _schema_text(name: str) -> str:
+    return resources.files(__package__).joinpath(f"{name}.yml").read_text(encoding="utf-8")
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = yaml.load(_schema_text(name), Loader=FastLoader)
+    return schema
+
+
+@cache
+def validator(name: str) -> jsonschema.Draft202012Validator:
+    import jsonschema  # only when a document is new to this host
+
+    return jsonschema.Draft202012Validator(load_schema(name))
+
+
+def _digest(name: str, data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(f"{__version__}\0{_schema_text(name)}\0{text}".encode()).hexdigest()
+
+
+def load_known_valid(path: Path) -> None:
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        _known_valid.update(json.loads(path.read_text(encoding="utf-8")))
+
+
+def save_known_valid(path: Path) -> None:
+    """Remember the documents validated in this process (atomically, best effort)."""
+    if not _learned:
+        return
+    load_known_valid(path)
+    keep = sorted(_known_valid | _learned)[-KNOWN_VALID_LIMIT:]
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=".schema-cache.", dir=path.parent)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(keep, stream)
+        os.replace(temporary, path)
+        _learned.clear()
+    except OSError:
+        pass
+
+
+def dotted(location: tuple[Any, ...]) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError) -> list[tuple[tuple[Any, ...], str]]:
+    location = tuple(error.absolute_path)
+    if (error.validator == "additionalProperties" and isinstance(error.instance, dict)
+            and isinstance(error.schema, dict)):
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = [key for key in error.instance if key not in allowed]
+        return [
+            ((*location, key), f"unknown key (allowed: {', '.join(allowed)})") for key in unknown
+        ]
+    if error.validator == "oneOf" and not location:
+        return [(location, "give exactly one of `playbook:` or `deploy:`")]
+    if error.validator == "required":
+        return [(location, error.message.replace("is a required property", "is required"))]
+    return [(location, error.message)]
+
+
+def schema_problems(document: YamlDocument, name: str) -> list[str]:
+    """Every schema violation of `document`, as `file:line: key: problem`, in file order."""
+    found: list[tuple[int, str]] = []
+    digest = _digest(name, document.data)
+    errors = [] if digest in _known_valid else list(validator(name).iter_errors(document.data))
+    if not errors:
+        _known_valid.add(digest)
+        _learned.add(digest)
+    for error in errors:
+        for location, message in _describe(error):
+            line = document.line_of(location)
+            found.append((line, f"{document.path}:{line}: {dotted(location)}: {message}"))
+    for location, line in document.duplicate_keys:
+        found.append((line, f"{document.path}:{line}: {dotted(location)}: key given twice"))
+    return [text for _, text in sorted(found)]
+
+
+def _sample_lines(schema: dict[str, Any], indent: str) -> list[str]:
+    lines: list[str] = []
+    for key, spec in schema.get("properties", {}).items():
+        if spec.get("description"):
+            lines.append(f"{indent}# {spec['description']}")
+        if spec.get("type") == "object" and "properties" in spec:
+            block = [f"{indent}{key}:", *_sample_lines(spec, indent + "  ")]
+            if spec.get("required") and key not in schema.get("required", ()):
+                block = [line if line.lstrip().startswith("#")  # optional, but needs a value
+                         else f"{indent}# {line[len(indent):]}" for line in block]
+            lines += block
+            continue
+        value = spec.get("example", spec.get("default"))
+        rendered = yaml.safe_dump({key: value}, default_flow_style=True, width=200).strip()
+        rendered = rendered[1:-1] if rendered.startswith("{") else rendered
+        commented = "" if key in schema.get("required", ()) or value is not None else "# "
+        lines.append(f"{indent}{commented}{rendered}")
+    return lines
+
+
+def sample(name: str) -> str:
+    """A commented sample document made from the schema's descriptions and examples."""
+    schema = load_schema(name)
+    header = [f"# {schema.get('title', name)}", f"# {schema.get('description', '')}", ""]
+    return "\n".join(header + _sample_lines(schema, "")) + "\n"

@@ -1,0 +1,77 @@
+"""Carry out one app's decision: apply it, leave it, suspend it, check it for drift.
+
+Each job turns (decision, previous record) into the app's new record; it never raises
+for the app's own failure (that is a `failed` record).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+from gitops_agent.execute.apply import Context, Target, apply, check_drift, spec_of
+from gitops_agent.plan.decide import APPLY, FAIL, SUSPEND, UNCHANGED, Decision, unchanged_state
+from gitops_agent.record.state import AppRecord
+
+log = logging.getLogger(__name__)
+
+
+def _rebased(data: dict[str, Any] | None, commit: str) -> dict[str, Any] | None:
+    """Inputs found unchanged at `commit` now count as read there: the next pass at the
+    same commit compares nothing at all."""
+    return None if data is None else {**data, "commit": commit}
+
+
+def unchanged(previous: AppRecord, target: Target) -> AppRecord:
+    record = replace(previous, state=unchanged_state(previous),
+                     inputs=_rebased(previous.inputs, target.config_commit),
+                     failed_inputs=_rebased(previous.failed_inputs, target.config_commit))
+    if previous.state in ("applied", "suspended"):
+        record.message = f"no change since the last apply ({previous.message})"
+        record.suspended = None
+    elif previous.state == "blocked":
+        record.message = "no change since the last apply"
+    return record
+
+
+def suspended(previous: AppRecord | None, target: Target, message: str,
+              entry: dict[str, Any] | None) -> AppRecord:
+    """Left alone; `entry` is the host's suspension (reason, by, at), else the app file's."""
+    app = target.app
+    entry = dict(entry) if entry else {"reason": f"suspend: true in {app.file}",
+                                       "by": "config repo", "at": target.config_commit}
+    return replace(previous or AppRecord(state="suspended"), state="suspended",
+                   message=message, suspended=entry, spec=spec_of(app))
+
+
+def drift(context: Context, target: Target, previous: AppRecord,
+          self_heal: bool) -> AppRecord:
+    tasks, problem = check_drift(context, target)
+    if problem:
+        return replace(unchanged(previous, target), message=problem, drifted_tasks=[])
+    if not tasks:
+        return replace(unchanged(previous, target), drifted_tasks=[],
+                       message="no drift: a check-mode run found nothing to change")
+    names = ", ".join(tasks[:5]) + (" …" if len(tasks) > 5 else "")
+    if self_heal:
+        log.warning("%s: drift in %s: self-healing", target.app.name, names)
+        return apply(context, replace(target, reason=f"self-heal: drift in {names}"), previous)
+    log.warning("%s: drifted: %s", target.app.name, names)
+    return replace(previous, state="drifted", drifted_tasks=tasks,
+                   message=f"drift: {len(tasks)} task(s) would change: {names}")
+
+
+def carry_out(context: Context, target: Target, decision: Decision,
+              previous: AppRecord | None, drift_check: bool, self_heal: bool,
+              suspension: dict[str, Any] | None) -> AppRecord:
+    """The app's record after acting on `decision`."""
+    if decision.action == SUSPEND:
+        return suspended(previous, target, decision.text(), suspension)
+    if decision.action == UNCHANGED and previous is not None:
+        if drift_check and previous.state != "rolled_back":
+            return drift(context, target, previous, self_heal)
+        return unchanged(previous, target)
+    if decision.action in (APPLY, FAIL, UNCHANGED):
+        return apply(context, replace(target, reason=decision.text() or "asked"), previous)
+    raise ValueError(f"no job for decision {decision.action!r}")

@@ -1,0 +1,99 @@
+"""The config repo at the desired commit: its files, its tree, its signature.
+
+For `run`, the agent's own checkout is brought to that commit (local edits there are
+discarded and named, so that the apps that used them are applied again). For `plan`,
+nothing the agent owns is touched: a commit the checkout lacks is fetched into a scratch
+repo that borrows the checkout's objects, and its files are exported to a scratch dir.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitops_agent import git
+from gitops_agent.config import RepoConfig
+from gitops_agent.errors import GitError
+from gitops_agent.execute import checkouts
+from gitops_agent.observe.tree import Tree, read_tree
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConfigView:
+    commit: str
+    directory: Path  # where the commit's files are
+    repo: Path  # a git repo that has the commit's objects
+    edited: list[str] = field(default_factory=list)  # hand edits found in the checkout
+    refused: str | None = None  # why the commit may not be applied (signature)
+    _tree: Tree | None = None
+
+    def tree(self) -> Tree:
+        if self._tree is None:
+            self._tree = read_tree(self.repo, self.commit)
+        return self._tree
+
+
+def _verify(repo: Path, sha: str, settings: RepoConfig) -> str | None:
+    if not settings.allowed_signers:
+        return None
+    reason = git.verify_commit(repo, sha, settings.allowed_signers)
+    if reason is not None:
+        log.error("config commit %s failed signature verification: %s", sha[:12], reason)
+    return reason
+
+
+def checkout(path: Path, settings: RepoConfig, sha: str, auth: git.Auth) -> ConfigView:
+    """The agent's config checkout, moved to `sha` (unless its signature is refused)."""
+    checkouts.fetch_commit(path, settings.url, sha, auth, f"refs/heads/{settings.branch}")
+    refused = _verify(path, sha, settings)
+    if refused:
+        return ConfigView(sha, path, path, refused=refused)
+    return ConfigView(sha, path, path, edited=checkouts.place(path, sha))
+
+
+def objects(path: Path, url: str, sha: str, auth: git.Auth, scratch: Path,
+            ref: str | None = None) -> Path:
+    """A repo that has commit `sha`: checkout `path` if it has it, else a scratch repo
+    under `scratch` that borrows its objects and fetches the rest (`path` is not written)."""
+    if (path / ".git").is_dir() and git.has_commit(path, sha):
+        return path
+    repo = scratch / f"objects-{sha[:12]}.git"
+    if not repo.is_dir():
+        git.scratch_repo(repo, path if (path / ".git").is_dir() else None)
+        try:
+            git.fetch(repo, url, auth, sha)
+        except GitError:
+            if ref is None:
+                raise
+            git.fetch(repo, url, auth, ref)
+        if not git.has_commit(repo, sha):
+            raise GitError(f"{url} did not provide commit {sha}")
+    return repo
+
+
+def export(repo: Path, sha: str, destination: Path) -> Path:
+    """The files of commit `sha` of `repo`, written to `destination` (no .git)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(git.archive(repo, sha))) as archive:
+        archive.extractall(destination, filter="data")
+    return destination
+
+
+def readonly(path: Path, settings: RepoConfig, sha: str, auth: git.Auth,
+             scratch: Path) -> ConfigView:
+    """The commit's files without touching the checkout: the checkout itself when it
+    already sits there untouched, else an export under `scratch`."""
+    edited: list[str] = []
+    if (path / ".git").is_dir() and git.head(path) == sha:
+        edited = git.local_changes(path)
+        if not edited:
+            return ConfigView(sha, path, path, refused=_verify(path, sha, settings))
+    repo = objects(path, settings.url, sha, auth, scratch, f"refs/heads/{settings.branch}")
+    directory = export(repo, sha, scratch / "config")
+    return ConfigView(sha, directory, repo, edited=edited,
+                      refused=_verify(repo, sha, settings))

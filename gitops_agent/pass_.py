@@ -1,0 +1,234 @@
+"""One pass: observe -> plan -> execute -> record -> publish.
+
+    observe   remote heads, the config commit's files and tree, apps, sources, watch files
+    plan      pure: one decision per app with its reasons (plan/decide.py)
+    execute   per app, in dependency order, isolated: apply / leave / suspend / drift
+    record    state.json after every app that ran, and once at the end
+    publish   the status report, pushed to the status branch (never changes the result)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from gitops_agent import git, lock
+from gitops_agent.config import SCHEMA_CACHE, AgentConfig
+from gitops_agent.config import schema as schemas
+from gitops_agent.errors import EXIT_BAD_CONFIG, EXIT_FAILED, EXIT_OK, GitError
+from gitops_agent.execute import removal, scheduler
+from gitops_agent.execute.apply import Context, Target, spec_of
+from gitops_agent.execute.job import carry_out
+from gitops_agent.execute.runner import now_iso
+from gitops_agent.layout import Layout
+from gitops_agent.observe import Observation, observe
+from gitops_agent.observe.tree import Tree, read_tree
+from gitops_agent.plan import Plan, make_plan
+from gitops_agent.plan.decide import FAILED_STATES, satisfies_dependents
+from gitops_agent.publish import report, status
+from gitops_agent.record import suspensions
+from gitops_agent.record.state import AppRecord, State, load_state, save_state
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Options:
+    only: tuple[str, ...] = ()  # --app: reconcile just these
+    force: bool = False
+    forced_by: str = "forced"  # the reason shown for a forced apply
+    push: bool = True
+    show_output: bool = False
+    check: bool = False  # check mode: nothing is recorded or pushed
+    drift_check: bool = False  # check unchanged apps for drift (self-heal if asked)
+    diff: bool = False
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class PassResult:
+    exit_code: int
+    config_commit: str | None
+    records: dict[str, AppRecord]  # what this pass did, app by app
+    invalid: dict[str, str]
+    pushed: bool | None = None
+    watch: dict[str, tuple[str, ...]] = field(default_factory=dict)  # app -> local paths
+    plan: Plan | None = None
+
+
+def plan_of(config: AgentConfig, observation: Observation, state: State,
+            options: Options) -> Plan:
+    """The pure plan for what `observe` found."""
+    view = observation.config
+    appset = observation.appset
+    return make_plan(
+        view.commit, observation.selected, observation.apps, state.apps, observation.tree,
+        view.edited, suspensions.load(Layout(config.state_dir).suspensions_file),
+        appset.invalid, [*appset.apps, *appset.invalid], options.only,
+        options.forced_by if options.force or options.check else None, view.refused)
+
+
+def preview(config: AgentConfig, only: tuple[str, ...], scratch: Path) -> tuple[
+        Observation, Plan, State]:
+    """Observe read-only (scratch space for what the checkout lacks) and plan."""
+    layout = Layout(config.state_dir)
+    state = load_state(layout.state_file)
+    auth = git.Auth(config.config_repo.ssh_key, config.config_repo.known_hosts)
+    auth.check()
+    observation = observe(config, layout, state, auth, only, scratch=scratch)
+    return observation, plan_of(config, observation, state, Options(only=only)), state
+
+
+class Pass:
+    def __init__(self, config: AgentConfig, options: Options) -> None:
+        self.config = config
+        self.options = options
+        self.layout = Layout(config.state_dir)
+        self.auth = git.Auth(config.config_repo.ssh_key, config.config_repo.known_hosts)
+        self.context = Context(config, self.layout, self.auth, options.show_output,
+                               options.check, options.diff, options.cancel, self._tree)
+        self.records: dict[str, AppRecord] = {}
+        self.saving = threading.Lock()
+        self.trees: dict[str, Tree] = {}
+        self.observation: Observation | None = None
+
+    def _tree(self, commit: str) -> Tree:
+        with self.saving:
+            if commit not in self.trees:
+                known = self.observation.tree if self.observation else None
+                self.trees[commit] = known if known and known.commit == commit \
+                    else read_tree(self.layout.config_checkout, commit)
+            return self.trees[commit]
+
+    def run(self) -> PassResult:
+        self.auth.check()
+        self.layout.prepare()
+        with lock.hold(self.layout.lock_file):
+            state = load_state(self.layout.state_file)
+            pushing = self._pushing()
+            self.observation = observe(self.config, self.layout, state, self.auth,
+                                       self.options.only, pushing)
+            plan = plan_of(self.config, self.observation, state, self.options)
+            if plan.refused:
+                return self._refuse(state, plan)
+            self._execute(state, plan, self.observation)
+            return self._finish(state, plan, self.observation)
+
+    def _pushing(self) -> bool:
+        return self.config.status.enabled and self.options.push and not self.options.check
+
+    # --- execute -------------------------------------------------------------------
+    def _execute(self, state: State, plan: Plan, observation: Observation) -> None:
+        commit = plan.commit
+        for name, problem in plan.invalid.items():
+            log.error("%s", problem)
+            self._record(state, name, replace(
+                state.apps.get(name) or AppRecord(state="failed"), state="failed",
+                config_commit=commit, message=f"invalid app file: {problem}", failed_tasks=[]))
+        selected = observation.selected
+        host_suspensions = suspensions.load(self.layout.suspensions_file)
+
+        def job(name: str) -> bool:
+            previous = state.apps.get(name)
+            decision = plan.decisions[name]
+            target = Target(selected[name], commit, observation.apps[name])
+            record = carry_out(self.context, target, decision, previous,
+                               self.options.drift_check, self._self_heal(name),
+                               host_suspensions.get(name))
+            ran = record.run_id != (previous.run_id if previous else None)
+            self._record(state, name, record, durable=ran)
+            return satisfies_dependents(decision, record.state)
+
+        def blocked(name: str, dependency: str) -> None:
+            self._record(state, name, replace(
+                state.apps.get(name) or AppRecord(state="blocked"), state="blocked",
+                config_commit=commit, spec=spec_of(selected[name]),
+                message=f"not attempted: dependency {dependency} failed"))
+
+        scheduler.run_in_order({name: app.depends_on for name, app in selected.items()},
+                               job=job, blocked=blocked, workers=self.config.runner.workers,
+                               stop=self.options.cancel.is_set, already_failed=plan.invalid)
+        if not self.options.check:
+            self._remove(state, plan.remove, commit)
+
+    def _self_heal(self, name: str) -> bool:
+        app = self.observation.selected[name] if self.observation else None
+        return app.self_heal if app is not None and app.self_heal is not None \
+            else self.config.self_heal
+
+    def _remove(self, state: State, names: list[str], sha: str) -> None:
+        for name in names:
+            if self.options.cancel.is_set():
+                return
+            record = removal.remove(self.context, name, state.apps[name], sha)
+            with self.saving:
+                self.records[name] = record
+                if record.state == "removed":
+                    del state.apps[name]
+                else:
+                    state.apps[name] = record
+                save_state(self.layout.state_file, state)
+
+    # --- record --------------------------------------------------------------------
+    def _record(self, state: State, name: str, record: AppRecord, durable: bool = True) -> None:
+        """Keep an app's result; results of real work are saved at once (crash safety),
+        the rest with the pass's final save."""
+        with self.saving:
+            self.records[name] = record
+            if not self.options.check:
+                state.apps[name] = record
+                if durable:
+                    save_state(self.layout.state_file, state)
+
+    def _refuse(self, state: State, plan: Plan) -> PassResult:
+        """The config commit may not be applied: every app is reported blocked; each keeps
+        what it last applied and read, so nothing re-runs once a good commit comes."""
+        for name, decision in plan.decisions.items():
+            self._record(state, name, replace(state.apps[name], state="blocked",
+                                              message=decision.text()), durable=False)
+        save_state(self.layout.state_file, state)
+        pushed = self._publish(self._document(state, state.config_commit))
+        return PassResult(EXIT_FAILED, state.config_commit, self.records, {}, pushed,
+                          plan=plan)
+
+    def _finish(self, state: State, plan: Plan, observation: Observation) -> PassResult:
+        pushed = None
+        if not self.options.check:
+            state.config_commit, state.updated = plan.commit, now_iso()
+            save_state(self.layout.state_file, state)
+            schemas.save_known_valid(self.layout.root / SCHEMA_CACHE)
+            pushed = self._publish(self._document(state, plan.commit))
+        if plan.invalid:
+            code = EXIT_BAD_CONFIG
+        elif any(record.state in FAILED_STATES for record in self.records.values()):
+            code = EXIT_FAILED
+        else:
+            code = EXIT_OK
+        watch = {name: app.watch for name, app in observation.appset.apps.items() if app.watch}
+        return PassResult(code, plan.commit, self.records, plan.invalid, pushed, watch, plan)
+
+    # --- publish -------------------------------------------------------------------
+    def _document(self, state: State, sha: str | None) -> dict[str, Any]:
+        apps = {name: asdict(record) for name, record in state.apps.items()}
+        apps.update({name: asdict(record) for name, record in self.records.items()})
+        return report.build(self.config.host, now_iso(), sha, apps)
+
+    def _publish(self, document: dict[str, Any]) -> bool | None:
+        """Push the report; a failure is a warning and never changes the pass's result."""
+        if not self._pushing() or self.observation is None:
+            return None
+        target = self.config.status
+        refs = self.observation.remotes.get(target.url)
+        tip: str | bool | None = refs.get(f"refs/heads/{target.branch}") \
+            if isinstance(refs, dict) else False
+        try:
+            return status.publish(self.layout.status_repo, target.url, target.branch,
+                                  self.auth, self.config.host, document, tip)
+        except GitError as error:
+            log.warning("status report not pushed (kept in state, pushed on a later pass): %s",
+                        error)
+            return None
+

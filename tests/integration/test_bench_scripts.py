@@ -1,0 +1,25 @@
+"""The benchmark scripts' short versions, so that they cannot rot (figures: docs/)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.slow
+def test_bench_tracing_short_run_prints_its_figures():
+    done = bench("bench/bench_tracing.py", "--repeat", "1")
+
+    assert done.returncode == 0, done.stderr
+    assert "apply with tracing:" in done.stdout and "overhead:" in done.stdout
+    assert "reproduce: .venv/bin/python bench/bench_tracing.py" in done.stdout
