@@ -67,6 +67,10 @@ def line(result: Replay, width: int) -> str:
         text += f"  misses={pairs(result.misses)}"
     if result.false_triggers:
         text += f"  false_triggers={pairs(result.false_triggers)}"
+        causes = sorted({step.cause for step in result.steps
+                         if step.false_triggers and step.cause})
+        if causes:
+            text += f" cause: {'; '.join(causes)}"
     errors = [f"{step.name}: rc={step.rc}" for step in result.steps if step.rc != 0]
     errors += [f"{step.name}: {failure}" for step in result.steps if not step.misses
                for failure in step.check_failures]  # a missed step's checks fail anyway

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gitops_agent.execute.runner import RunRequest, run_playbook  # noqa: E402
+from gitops_agent.execute.runner import RunRequest, run_playbook
 
 FILES = {
     "playbooks/site.yml": """\

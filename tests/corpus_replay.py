@@ -2,10 +2,12 @@
 
 A family is a small config repo plus a list of commits on top of it. Each commit says
 which apps must re-apply after it (`expect`) and, optionally, which files under the
-playbooks' output dir must then contain what (`check`). `replay` builds the repo in a
-bare-repo `Remote`, runs `gitops-agent run` once for the first apply and once per step,
-and tells apart, for every step, the apps that re-applied (their `run_id` in
-state.json changed) from the ones that had to.
+playbooks' output dir must then contain what (`check`). A step may name the `cause` of
+a re-apply it does not expect but accepts as conservative (a directory Ansible lists
+gained a file): those still count as false triggers in the figures, with their cause.
+`replay` builds the repo in a bare-repo `Remote`, runs `gitops-agent run` once for the
+first apply and once per step, and tells apart, for every step, the apps that
+re-applied (their `run_id` in state.json changed) from the ones that had to.
 
 `out_dir` (where the playbooks write) is added to `group_vars/all.yml`: the file is
 created with just that variable, or, when the family or a step writes the file, the
@@ -28,7 +30,7 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 HOST = "web-01"
 GROUP_VARS = "group_vars/all.yml"
 FAMILY_KEYS = {"description", "files", "steps"}
-STEP_KEYS = {"name", "write", "remove", "expect", "check"}
+STEP_KEYS = {"name", "write", "remove", "expect", "check", "cause"}
 TAIL = 2000
 FAILED = {"failed", "blocked", "rolled_back"}
 
@@ -44,6 +46,7 @@ class Step:
     write: dict[str, str] = field(default_factory=dict)
     remove: tuple[str, ...] = ()
     check: dict[str, str] = field(default_factory=dict)
+    cause: str | None = None  # why an unexpected re-apply is accepted
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class StepResult:
     check_failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
     failed: frozenset[str] = frozenset()  # apps left failed, blocked or rolled back
+    cause: str | None = None  # the step's accepted cause of false triggers
 
     @property
     def misses(self) -> frozenset[str]:
@@ -83,7 +87,8 @@ class StepResult:
     @property
     def ok(self) -> bool:
         return (self.rc == 0 and not self.failed and not self.misses
-                and not self.false_triggers and not self.check_failures)
+                and (not self.false_triggers or self.cause is not None)
+                and not self.check_failures)
 
     def explain(self) -> str:
         """A paragraph for an assertion message: the step, the sets and the agent's stderr."""
@@ -198,7 +203,10 @@ def _step(where: str, raw: Any, apps: set[str]) -> Step:
     if strangers:
         raise CorpusError(f"{where}: expect names {', '.join(strangers)}, which is not an app "
                           f"(apps: {', '.join(sorted(apps))})")
-    return Step(name, frozenset(expect), write, remove, check)
+    cause = raw.get("cause")
+    if cause is not None and (not isinstance(cause, str) or not cause.strip()):
+        raise CorpusError(f"{where}: cause must be a sentence saying why")
+    return Step(name, frozenset(expect), write, remove, check, cause)
 
 
 def load(path: Path) -> Family:
@@ -261,7 +269,7 @@ def _checks(out: Path, check: dict[str, str]) -> list[str]:
 
 
 def _pass(config: Path, state_dir: Path, out: Path, name: str, expected: frozenset[str],
-          check: dict[str, str], force: bool) -> StepResult:
+          check: dict[str, str], force: bool, cause: str | None = None) -> StepResult:
     before = {app: record.get("run_id") for app, record in _records(state_dir).items()}
     clock = time.monotonic()
     done = cli("run", *(["--force"] if force else []), config=config)
@@ -272,7 +280,7 @@ def _pass(config: Path, state_dir: Path, out: Path, name: str, expected: frozens
                         and record.get("run_id") != before.get(app))
     failed = frozenset(app for app, record in after.items() if record.get("state") in FAILED)
     return StepResult(name, expected, applied, done.returncode, done.stdout, done.stderr,
-                      _checks(out, check), round(seconds, 2), failed)
+                      _checks(out, check), round(seconds, 2), failed, cause)
 
 
 def replay(family: Family, root: Path, force: bool = False) -> Replay:
@@ -301,6 +309,6 @@ def replay(family: Family, root: Path, force: bool = False) -> Replay:
             _write(remote, step.write, out)
             remote.commit(step.name)
             result.steps.append(_pass(config, state_dir, out, step.name, step.expect,
-                                      step.check, force))
+                                      step.check, force, step.cause))
     result.seconds = round(time.monotonic() - clock, 2)
     return result
