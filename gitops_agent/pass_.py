@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from gitops_agent import git, lock
+from gitops_agent.clock import now_iso
 from gitops_agent.config import SCHEMA_CACHE, AgentConfig
 from gitops_agent.config import schema as schemas
 from gitops_agent.errors import EXIT_BAD_CONFIG, EXIT_FAILED, EXIT_OK, GitError
 from gitops_agent.execute import removal, scheduler
 from gitops_agent.execute.apply import Context, Target, spec_of
 from gitops_agent.execute.job import carry_out
-from gitops_agent.execute.runner import now_iso
 from gitops_agent.layout import Layout
 from gitops_agent.observe import Observation, observe
 from gitops_agent.observe.tree import Tree, read_tree

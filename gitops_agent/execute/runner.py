@@ -11,12 +11,12 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from gitops_agent.clock import now_iso
 from gitops_agent.execute import ansible_env, events, tracing
 
 SUMMARY = "gitops-run.json"
@@ -49,10 +49,6 @@ class RunResult:
     outcome: events.Outcome
     artifact_dir: Path
     reads: tracing.Reads | None = None  # with `trace`: what it read; None: unknown
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _private_dir(request: RunRequest) -> tuple[Path, dict[Path, str], set[str]]:

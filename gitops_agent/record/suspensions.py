@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gitops_agent.execute.runner import now_iso
+from gitops_agent.clock import now_iso
 from gitops_agent.record.state import write_atomically
 
 

@@ -23,3 +23,11 @@ def test_bench_tracing_short_run_prints_its_figures():
     assert done.returncode == 0, done.stderr
     assert "apply with tracing:" in done.stdout and "overhead:" in done.stdout
     assert "reproduce: .venv/bin/python bench/bench_tracing.py" in done.stdout
+
+
+@pytest.mark.slow
+def test_bench_inputs_quick_run_finds_no_miss():
+    done = bench("bench/bench_inputs.py", "--quick")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "misses=0" in done.stdout.splitlines()[-1]

@@ -263,3 +263,45 @@ def test_watched_file_the_playbook_writes_itself_does_not_loop(world, tmp_path):
     assert "unchanged" in second.stdout, second.stdout + second.stderr
     assert "applied" in healed.stdout
     assert managed.read_text() == "wanted\n"
+
+
+def test_tracer_error_inside_the_playbook_run_is_said_and_fails_safe(world):
+    world.config_repo.write("playbooks/filter_plugins/poke.py", """\
+import os
+
+
+class Weird:
+    def __fspath__(self):
+        raise RuntimeError("a path that cannot be named")
+
+
+class FilterModule:
+    def filters(self):
+        def poke(value):
+            try:
+                os.stat(Weird())
+            except Exception:
+                pass
+            return value
+
+        return {"poke": poke}
+""")
+    world.config_repo.write("playbooks/poke.yml", """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Use the odd filter
+      ansible.builtin.copy:
+        dest: "{{ out_dir }}/poke.txt"
+        content: "{{ 'poked' | poke }}\\n"
+""")
+    world.app("poke", "playbook: playbooks/poke.yml\n").config_repo.commit()
+
+    first = cli("run", config=world.config_path)
+    second = cli("run", config=world.config_path)
+
+    assert first.returncode == 0, first.stderr
+    assert (world.out / "poke.txt").read_text() == "poked\n"  # the run itself went on
+    assert "the read tracer failed: RuntimeError: a path that cannot be named" in first.stderr
+    assert "what its last apply read is not known" in second.stderr
+    assert len(runs(world.state_dir, "poke")) == 2
