@@ -26,7 +26,7 @@ from gitops_agent.execute.job import carry_out
 from gitops_agent.layout import Layout
 from gitops_agent.observe import Observation, observe
 from gitops_agent.observe.tree import Tree, read_tree
-from gitops_agent.plan import Plan, make_plan
+from gitops_agent.plan import Plan, make_plan, needs_tree
 from gitops_agent.plan.decide import FAILED_STATES, satisfies_dependents
 from gitops_agent.publish import report, status
 from gitops_agent.record import suspensions
@@ -59,16 +59,18 @@ class PassResult:
     plan: Plan | None = None
 
 
-def plan_of(config: AgentConfig, observation: Observation, state: State,
+def plan_of(observation: Observation, state: State, suspended: dict[str, dict[str, Any]],
             options: Options) -> Plan:
-    """The pure plan for what `observe` found."""
+    """The pure plan for what `observe` found; the new tree is read only if it is needed."""
     view = observation.config
     appset = observation.appset
+    tree = view.tree() if needs_tree(view.commit, observation.selected, state.apps,
+                                     suspended) else None
     return make_plan(
-        view.commit, observation.selected, observation.apps, state.apps, observation.tree,
-        view.edited, suspensions.load(Layout(config.state_dir).suspensions_file),
-        appset.invalid, [*appset.apps, *appset.invalid], options.only,
-        options.forced_by if options.force or options.check else None, view.refused)
+        view.commit, observation.selected, observation.apps, state.apps, tree,
+        view.edited, suspended, appset.invalid, [*appset.apps, *appset.invalid],
+        options.only, options.forced_by if options.force or options.check else None,
+        view.refused)
 
 
 def preview(config: AgentConfig, only: tuple[str, ...], scratch: Path) -> tuple[
@@ -79,7 +81,8 @@ def preview(config: AgentConfig, only: tuple[str, ...], scratch: Path) -> tuple[
     auth = git.Auth(config.config_repo.ssh_key, config.config_repo.known_hosts)
     auth.check()
     observation = observe(config, layout, state, auth, only, scratch=scratch)
-    return observation, plan_of(config, observation, state, Options(only=only)), state
+    suspended = suspensions.load(layout.suspensions_file)
+    return observation, plan_of(observation, state, suspended, Options(only=only)), state
 
 
 class Pass:
@@ -92,16 +95,16 @@ class Pass:
                                options.check, options.diff, options.cancel, self._tree)
         self.records: dict[str, AppRecord] = {}
         self.saving = threading.Lock()
-        self.trees: dict[str, Tree] = {}
+        self.trees_lock = threading.Lock()
         self.observation: Observation | None = None
+        self.suspended = suspensions.load(self.layout.suspensions_file)
 
     def _tree(self, commit: str) -> Tree:
-        with self.saving:
-            if commit not in self.trees:
-                known = self.observation.tree if self.observation else None
-                self.trees[commit] = known if known and known.commit == commit \
-                    else read_tree(self.layout.config_checkout, commit)
-            return self.trees[commit]
+        """The config tree at `commit`, for recording what an apply read (read once)."""
+        with self.trees_lock:
+            if self.observation is not None and self.observation.config.commit == commit:
+                return self.observation.config.tree()
+            return read_tree(self.layout.config_checkout, commit)
 
     def run(self) -> PassResult:
         self.auth.check()
@@ -111,7 +114,7 @@ class Pass:
             pushing = self._pushing()
             self.observation = observe(self.config, self.layout, state, self.auth,
                                        self.options.only, pushing)
-            plan = plan_of(self.config, self.observation, state, self.options)
+            plan = plan_of(self.observation, state, self.suspended, self.options)
             if plan.refused:
                 return self._refuse(state, plan)
             self._execute(state, plan, self.observation)
@@ -129,7 +132,6 @@ class Pass:
                 state.apps.get(name) or AppRecord(state="failed"), state="failed",
                 config_commit=commit, message=f"invalid app file: {problem}", failed_tasks=[]))
         selected = observation.selected
-        host_suspensions = suspensions.load(self.layout.suspensions_file)
 
         def job(name: str) -> bool:
             previous = state.apps.get(name)
@@ -137,7 +139,7 @@ class Pass:
             target = Target(selected[name], commit, observation.apps[name])
             record = carry_out(self.context, target, decision, previous,
                                self.options.drift_check, self._self_heal(name),
-                               host_suspensions.get(name))
+                               self.suspended.get(name))
             ran = record.run_id != (previous.run_id if previous else None)
             self._record(state, name, record, durable=ran)
             return satisfies_dependents(decision, record.state)

@@ -12,13 +12,12 @@ from typing import Any
 
 from gitops_agent.config import AgentConfig, App, load_app
 from gitops_agent.errors import ConfigError, GitError
-from gitops_agent.execute import checkouts as sources
-from gitops_agent.execute import events, health, runner
+from gitops_agent.execute import checkouts, events, health, runner
 from gitops_agent.execute.ansible_env import SHIPPED
 from gitops_agent.execute.tracing import Reads
 from gitops_agent.git import Auth
 from gitops_agent.layout import Layout
-from gitops_agent.observe import AppView, watch
+from gitops_agent.observe import SHIPPED_FACT, AppView, watch
 from gitops_agent.observe.tree import Tree
 from gitops_agent.plan import inputs as recorded
 from gitops_agent.record.state import AppRecord
@@ -137,10 +136,12 @@ def inputs_of(context: Context, target: Target, reads: Reads | None) -> dict[str
                     error)
         return None
     app = target.app
+    facts = {key: value for key, value in target.view.facts.items()
+             if key != SHIPPED_FACT or reads.shipped()}  # so an upgrade re-applies just these
     # watch: files as the apply left them (a playbook often manages the file it watches)
-    return recorded.record(tree, reads.read, reads.probed, reads.listed, (app.file,),
-                           app.paths, target.source_commit, target.view.facts,
-                           watch.digests(app.watch)).to_dict()
+    return recorded.record(tree, reads.in_repo(reads.read), reads.in_repo(reads.probed),
+                           reads.in_repo(reads.listed), (app.file,), app.paths,
+                           target.source_commit, facts, watch.digests(app.watch)).to_dict()
 
 
 def apply(context: Context, target: Target, previous: AppRecord | None) -> AppRecord:
@@ -150,7 +151,7 @@ def apply(context: Context, target: Target, previous: AppRecord | None) -> AppRe
         return _failed(previous, target, target.view.source_error)
     if app.source and target.source_commit:
         try:
-            sources.sync(context.layout.app_checkout(app.name), app.source.url,
+            checkouts.sync(context.layout.app_checkout(app.name), app.source.url,
                          target.source_commit, context.auth, what=app.source.ref)
         except GitError as error:
             return _failed(previous, target, f"source checkout failed: {error}")
@@ -228,11 +229,11 @@ def roll_back(context: Context, target: Target, failed: AppRecord) -> AppRecord:
         with tempfile.TemporaryDirectory(dir=scratch) as temporary:
             config_dir = context.layout.config_checkout
             if good_config != target.config_commit:
-                config_dir = sources.export(config_dir, context.config.config_repo.url,
+                config_dir = checkouts.export(config_dir, context.config.config_repo.url,
                                             good_config, context.auth, Path(temporary))
             good_app = load_app(config_dir, config_dir / target.app.file)
             if good_app.source and good_source:
-                sources.sync(context.layout.app_checkout(name), good_app.source.url,
+                checkouts.sync(context.layout.app_checkout(name), good_app.source.url,
                              good_source, context.auth)
             result = run_app(context, good_app, config_dir, good_config, good_source,
                               "rollback")
@@ -243,7 +244,7 @@ def roll_back(context: Context, target: Target, failed: AppRecord) -> AppRecord:
         failed.message += f"; the rollback failed too: {result.outcome.message}"
         return failed
     log.warning("%s: rolled back (run %s)", name, result.run_id)
-    return replace(failed, state="rolled_back",
+    return replace(failed, state="rolled_back", last_attempt="rolled_back",
                    message=f"rolled back after: {failed.message}",
                    restored={"config_commit": good_config, "source_commit": good_source,
                              "run_id": result.run_id})

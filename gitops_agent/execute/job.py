@@ -11,22 +11,34 @@ from dataclasses import replace
 from typing import Any
 
 from gitops_agent.execute.apply import Context, Target, apply, check_drift, spec_of
-from gitops_agent.plan.decide import APPLY, FAIL, SUSPEND, UNCHANGED, Decision, unchanged_state
+from gitops_agent.plan.decide import (
+    APPLY,
+    FAIL,
+    SUSPEND,
+    UNCHANGED,
+    Decision,
+    rolled_back,
+    unchanged_state,
+)
 from gitops_agent.record.state import AppRecord
 
 log = logging.getLogger(__name__)
 
 
 def _rebased(data: dict[str, Any] | None, commit: str) -> dict[str, Any] | None:
-    """Inputs found unchanged at `commit` now count as read there: the next pass at the
-    same commit compares nothing at all."""
+    """Inputs the plan found unchanged at `commit` now count as read there: the next pass
+    at the same commit compares nothing at all."""
     return None if data is None else {**data, "commit": commit}
 
 
 def unchanged(previous: AppRecord, target: Target) -> AppRecord:
-    record = replace(previous, state=unchanged_state(previous),
-                     inputs=_rebased(previous.inputs, target.config_commit),
-                     failed_inputs=_rebased(previous.failed_inputs, target.config_commit))
+    commit = target.config_commit
+    if rolled_back(previous):  # the plan compared what the failed attempt read
+        record = replace(previous, state=unchanged_state(previous),
+                         failed_inputs=_rebased(previous.failed_inputs, commit))
+    else:
+        record = replace(previous, state=unchanged_state(previous),
+                         inputs=_rebased(previous.inputs, commit))
     if previous.state in ("applied", "suspended"):
         record.message = f"no change since the last apply ({previous.message})"
         record.suspended = None
@@ -72,6 +84,6 @@ def carry_out(context: Context, target: Target, decision: Decision,
         if drift_check and previous.state != "rolled_back":
             return drift(context, target, previous, self_heal)
         return unchanged(previous, target)
-    if decision.action in (APPLY, FAIL, UNCHANGED):
+    if decision.action in (APPLY, FAIL) or previous is None:
         return apply(context, replace(target, reason=decision.text() or "asked"), previous)
     raise ValueError(f"no job for decision {decision.action!r}")

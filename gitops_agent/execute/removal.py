@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gitops_agent.config import repo_file_problem
 from gitops_agent.errors import GitError
-from gitops_agent.execute import checkouts as sources
+from gitops_agent.execute import checkouts
 from gitops_agent.execute.apply import Context, extravars, run_playbook
 from gitops_agent.record.state import AppRecord
 
@@ -42,7 +42,7 @@ def remove(context: Context, name: str, record: AppRecord, config_commit: str) -
         if repo_file_problem(config_dir, playbook):
             commit = record.good_config_commit or record.config_commit or config_commit
             try:
-                config_dir = sources.export(config_dir, context.config.config_repo.url,
+                config_dir = checkouts.export(config_dir, context.config.config_repo.url,
                                             commit, context.auth, Path(temporary))
             except GitError as error:
                 return _failed(record, f"cannot recover the remove playbook: {error}")

@@ -64,8 +64,8 @@ def _private_dir(request: RunRequest) -> tuple[Path, dict[Path, str], set[str]]:
     inventory.mkdir(mode=0o700)
     host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     (inventory / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {"localhost": host}}}))
-    links: dict[Path, str] = {request.config_dir: ""}
-    probed = {"group_vars"}
+    links: dict[Path, str] = {}
+    probed = {"group_vars", "ansible.cfg"}  # looked for by the agent, not by Ansible
     if (request.config_dir / "group_vars").is_dir():
         (inventory / "group_vars").symlink_to(request.config_dir / "group_vars")
         links[inventory / "group_vars"] = "group_vars"
@@ -86,7 +86,7 @@ def _environment(request: RunRequest, trace_file: Path | None,
                  links: dict[Path, str]) -> dict[str, str]:
     environment = ansible_env.environment(request.config_dir)
     if trace_file is not None:
-        environment.update(tracing.environment(trace_file, links))
+        environment.update(tracing.environment(trace_file, request.config_dir, links))
     return environment
 
 

@@ -14,8 +14,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitops_agent.execute.ansible_env import SHIPPED
+
 log = logging.getLogger(__name__)
 TRACER_DIR = Path(__file__).resolve().parent / "trace"
+SHIPPED_PREFIX = "@shipped"  # reads of the agent's own roles and playbooks
 MAX_BYTES = 32 * 1024 * 1024  # a trace larger than this is not trusted
 
 
@@ -27,25 +30,34 @@ class Reads:
     probed: set[str] = field(default_factory=set)
     listed: set[str] = field(default_factory=set)
 
+    def shipped(self) -> bool:
+        """Whether the run used the agent's shipped roles or playbooks."""
+        prefix = SHIPPED_PREFIX + "/"
+        return any(path == SHIPPED_PREFIX or path.startswith(prefix)
+                   for path in self.read | self.probed | self.listed)
 
-def environment(trace_file: Path, links: dict[Path, str]) -> dict[str, str]:
+    def in_repo(self, paths: set[str]) -> set[str]:
+        prefix = SHIPPED_PREFIX + "/"
+        return {path for path in paths if path != SHIPPED_PREFIX and not path.startswith(prefix)}
+
+
+def environment(trace_file: Path, config_dir: Path, links: dict[Path, str]) -> dict[str, str]:
     """Variables that load the tracer into ansible-playbook and the Pythons it starts.
 
-    `links` maps absolute paths to the config-repo path they stand for: the checkout
-    itself ("") and the agent's links into it. Both the path given and its real path
-    are traced, since Ansible resolves symlinks in some places and not in others.
+    The checkout is traced under the path given and its real path (Ansible resolves
+    symlinks in some places and not in others); `links` maps the agent's own links into
+    it to the repo path they stand for (the tracer resolves further links itself, to
+    their real repo path). The shipped content is traced as SHIPPED_PREFIX.
     """
-    roots: dict[str, str] = {}
-    for path, relative in links.items():
-        roots[str(path)] = relative
-        roots.setdefault(os.path.realpath(path), relative)
+    roots = {str(config_dir): "", os.path.realpath(config_dir): "",
+             os.path.realpath(SHIPPED): SHIPPED_PREFIX, str(SHIPPED): SHIPPED_PREFIX}
+    roots.update({str(path): relative for path, relative in links.items()})
     inherited = os.environ.get("PYTHONPATH")
     return {
         "PYTHONPATH": os.pathsep.join(filter(None, (str(TRACER_DIR), inherited))),
         "GITOPS_TRACE_FILE": str(trace_file),
         "GITOPS_TRACE_ROOTS": "\n".join(f"{path}\t{relative}"
                                         for path, relative in roots.items()),
-        "PYTHONDONTWRITEBYTECODE": "1",  # no __pycache__ written into the checkout
     }
 
 
@@ -54,7 +66,7 @@ def parse(text: str) -> tuple[Reads | None, str | None]:
     reads = Reads()
     loaded = False
     kinds = {"r": reads.read, "p": reads.probed, "l": reads.listed}
-    for line in text.splitlines():
+    for line in text.split("\n"):  # only \n ends a line: names may hold \r, U+2028…
         kind, _, value = line.partition("\t")
         if kind == "v":
             loaded = loaded or value.endswith(" controller")

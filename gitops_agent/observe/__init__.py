@@ -1,9 +1,11 @@
 """Observe: everything a plan needs to know, read from remotes, the config repo and disk.
 
-`observe()` asks the remotes for their heads, gets the config commit's files (moving the
-agent's checkout for `run`, into scratch space for `plan`), loads the app files, resolves
-each app's source ref and looks at its checkout and watched files. It runs no Ansible and
-writes no state.
+`observe()` asks the remotes for their heads, gets the config commit's files, loads the
+app files, resolves each app's source ref and looks at its checkout and watched files.
+It runs no Ansible and writes no state. For `run`, getting the commit's files means
+bringing the agent's own config checkout there (edits found in it are reported); for
+`plan`, it means a scratch export, and nothing the agent owns is touched. The commit's
+tree is read lazily (ConfigView.tree), only when the plan has something to compare.
 """
 
 from __future__ import annotations
@@ -21,11 +23,10 @@ from gitops_agent.layout import Layout
 from gitops_agent.observe import config_repo, remotes, watch
 from gitops_agent.observe.config_repo import ConfigView
 from gitops_agent.observe.remotes import Remotes
-from gitops_agent.observe.tree import Tree
-from gitops_agent.plan.inputs import from_dict
 from gitops_agent.record.state import State
 
 log = logging.getLogger(__name__)
+SHIPPED_FACT = "shipped content"
 
 
 @dataclass
@@ -46,7 +47,6 @@ class Observation:
     selected: dict[str, App]  # the apps this pass is about (all, or the --app ones)
     apps: dict[str, AppView]
     remotes: Remotes
-    tree: Tree | None = None  # the commit's tree, read only when some inputs need it
 
 
 def _urls(config: AgentConfig, state: State, pushing: bool) -> set[str]:
@@ -68,13 +68,12 @@ def config_commit(config: AgentConfig, found: Remotes) -> str:
     return sha
 
 
-def facts(config: AgentConfig, app: App) -> dict[str, Any]:
-    """Host-side facts an apply depends on; the shipped content's version only where the
-    app uses it (`deploy:`), so an agent upgrade re-applies only those apps."""
-    found: dict[str, Any] = {"name": config.host, "labels": dict(sorted(config.labels.items()))}
-    if app.deploy is not None:
-        found["shipped content"] = __version__
-    return found
+def facts(config: AgentConfig) -> dict[str, Any]:
+    """Host-side facts an apply may depend on. An apply records the shipped content's
+    version only when its run used shipped roles or playbooks (execute/apply.py), so an
+    agent upgrade re-applies only those apps."""
+    return {"name": config.host, "labels": dict(sorted(config.labels.items())),
+            SHIPPED_FACT: __version__}
 
 
 def _select(appset: AppSet, only: tuple[str, ...], host: str) -> dict[str, App]:
@@ -83,19 +82,6 @@ def _select(appset: AppSet, only: tuple[str, ...], host: str) -> dict[str, App]:
         raise ConfigError(f"no app named {', '.join(unknown)} selects host {host} in the "
                           "config repo")
     return {name: app for name, app in appset.apps.items() if not only or name in only}
-
-
-def _needs_tree(selected: dict[str, App], state: State, sha: str) -> bool:
-    """Whether any app's recorded inputs were read at another commit."""
-    for name in selected:
-        record = state.apps.get(name)
-        if record is None:
-            continue
-        for data in (record.inputs, record.failed_inputs):
-            inputs = from_dict(data)
-            if inputs is not None and inputs.commit != sha:
-                return True
-    return False
 
 
 def observe(config: AgentConfig, layout: Layout, state: State, auth: git.Auth,
@@ -125,6 +111,5 @@ def observe(config: AgentConfig, layout: Layout, state: State, auth: git.Auth,
                                               readonly=scratch is not None)
         current = commit is None or checkouts.is_current(source_dir, commit)
         views[name] = AppView(commit, error, current, watch.digests(app.watch),
-                              facts(config, app))
-    tree = view.tree() if _needs_tree(selected, state, sha) else None
-    return Observation(view, appset, selected, views, found, tree)
+                              facts(config))
+    return Observation(view, appset, selected, views, found)

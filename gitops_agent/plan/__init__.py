@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitops_agent.config import App
+from gitops_agent.observe.tree import Tree
 from gitops_agent.plan.decide import APPLY, FAIL, UNCHANGED, Decision, Facts, decide, refused
 from gitops_agent.plan.decide import to_remove as removable
+from gitops_agent.plan.inputs import from_dict
 from gitops_agent.record.state import AppRecord
 
-__all__ = ["APPLY", "FAIL", "UNCHANGED", "Decision", "Plan", "make_plan"]
+__all__ = ["APPLY", "FAIL", "UNCHANGED", "Decision", "Plan", "make_plan", "needs_tree"]
 
 
 @dataclass
@@ -47,8 +49,23 @@ def suspension_of(app: App, suspended: Mapping[str, Mapping[str, Any]]) -> str |
     return None
 
 
+def needs_tree(commit: str, selected: Mapping[str, App], records: Mapping[str, AppRecord],
+               suspended: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether some app's recorded inputs, to be compared this pass, were read at another
+    commit (suspended apps compare nothing): only then is the new tree read."""
+    for name, app in selected.items():
+        record = records.get(name)
+        if record is None or suspension_of(app, suspended):
+            continue
+        for data in (record.inputs, record.failed_inputs):
+            inputs = from_dict(data)
+            if inputs is not None and inputs.commit != commit:
+                return True
+    return False
+
+
 def make_plan(commit: str, selected: Mapping[str, App], views: Mapping[str, Any],
-              records: Mapping[str, AppRecord], tree: Any, edited: list[str],
+              records: Mapping[str, AppRecord], tree: Tree | None, edited: list[str],
               suspended: Mapping[str, Mapping[str, Any]], invalid: Mapping[str, str],
               desired: list[str], only: tuple[str, ...] = (), forced: str | None = None,
               refusal: str | None = None) -> Plan:
@@ -62,14 +79,7 @@ def make_plan(commit: str, selected: Mapping[str, App], views: Mapping[str, Any]
         view = views[name]
         facts = Facts(view.source_commit, view.source_error, view.checkout_current,
                       view.watch, view.facts, app.paths, suspension_of(app, suspended))
-        plan.decisions[name] = decide(records.get(name), facts, tree, edited, forced)
+        plan.decisions[name] = decide(records.get(name), facts, commit, tree, edited, forced)
     if not only:
         plan.remove = removable(records, desired, invalid)
     return plan
-
-
-def describe(decision: Decision) -> str:
-    """One line for humans: `apply: playbooks/web.yml changed`."""
-    if decision.action == UNCHANGED and not decision.reasons:
-        return "unchanged"
-    return f"{decision.action}: {decision.text()}"

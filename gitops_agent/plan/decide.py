@@ -23,8 +23,7 @@ from typing import Any
 from gitops_agent.plan import inputs as recorded
 from gitops_agent.record.state import AppRecord
 
-APPLY, UNCHANGED, SUSPEND, FAIL, BLOCK, INVALID = (
-    "apply", "unchanged", "suspend", "fail", "block", "invalid")
+APPLY, UNCHANGED, SUSPEND, FAIL, BLOCK = "apply", "unchanged", "suspend", "fail", "block"
 FAILED_STATES = ("failed", "blocked", "rolled_back")  # fail the pass
 KEPT_WHEN_UNCHANGED = {"rolled_back", "drifted"}
 
@@ -65,9 +64,15 @@ def _changes(data: Any, facts: Facts, tree: recorded.Tree | None,
     return found
 
 
-def decide(previous: AppRecord | None, facts: Facts, tree: recorded.Tree | None,
-           edited: Iterable[str] = (), forced: str | None = None) -> Decision:
-    """The decision for one app. `tree` is the desired config commit's tree, or None
+def rolled_back(previous: AppRecord) -> bool:
+    """Its last own run failed and was rolled back (it may have been blocked since)."""
+    return previous.state == "rolled_back" or previous.last_attempt == "rolled_back"
+
+
+def decide(previous: AppRecord | None, facts: Facts, commit: str,
+           tree: recorded.Tree | None, edited: Iterable[str] = (),
+           forced: str | None = None) -> Decision:
+    """The decision for one app at config `commit`. `tree` is that commit's tree, or None
     when every recorded input was read at that very commit. `forced` says who asked."""
     if facts.suspension:
         return Decision(SUSPEND, (facts.suspension,))
@@ -77,10 +82,10 @@ def decide(previous: AppRecord | None, facts: Facts, tree: recorded.Tree | None,
         return Decision(APPLY, (forced,))
     if previous is None:
         return Decision(APPLY, ("first apply",))
-    if previous.state == "rolled_back":
+    if rolled_back(previous):
         found = _changes(previous.failed_inputs, facts, tree, edited)
         if found is None:  # what the failed attempt read is unknown: its commits decide
-            moved = (tree is not None and tree.commit != previous.config_commit) or \
+            moved = commit != previous.config_commit or \
                 facts.source_commit != previous.source_commit
             found = ["a new commit since the rollback"] if moved else []
         if found:
@@ -112,6 +117,8 @@ def to_remove(known: Iterable[str], desired: Iterable[str], invalid: Iterable[st
 
 def unchanged_state(previous: AppRecord) -> str:
     """What an app not applied this pass is reported as: a rollback or drift stays visible."""
+    if rolled_back(previous):
+        return "rolled_back"
     return previous.state if previous.state in KEPT_WHEN_UNCHANGED else "unchanged"
 
 

@@ -136,9 +136,9 @@ def changes(inputs: Inputs, tree: Tree | None, globs: Iterable[str],
         found.append("its paths: globs changed")
     if source_commit != inputs.source_commit:
         found.append(f"source moved to {(source_commit or 'none')[:12]}")
-    for key in sorted(set(facts) | set(inputs.facts)):
-        if facts.get(key) != inputs.facts.get(key):
-            found.append(f"host {key} changed")
+    for key in sorted(inputs.facts):  # the facts that apply depended on
+        if facts.get(key) != inputs.facts[key]:
+            found.append(f"{'the agent' if key == 'shipped content' else 'host'} {key} changed")
     for path in sorted(set(watch) | set(inputs.watch)):
         if watch.get(path) != inputs.watch.get(path):
             found.append(f"watched file {path} changed")

@@ -305,3 +305,84 @@ class FilterModule:
     assert "the read tracer failed: RuntimeError: a path that cannot be named" in first.stderr
     assert "what its last apply read is not known" in second.stderr
     assert len(runs(world.state_dir, "poke")) == 2
+
+
+SYMLINKED = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Render the current template
+      ansible.builtin.template:
+        src: templates/current.j2
+        dest: "{{ out_dir }}/linked.txt"
+    - name: Say the group's colour
+      ansible.builtin.copy:
+        dest: "{{ out_dir }}/colour.txt"
+        content: "{{ colour | default('none') }}\\n"
+"""
+
+
+def test_files_reached_through_symlinks_in_the_repo_are_inputs(world):
+    repo = world.config_repo
+    repo.write("playbooks/linked.yml", SYMLINKED)
+    repo.write("playbooks/templates/v1.j2", "version one\n")
+    (repo.work / "playbooks/templates/current.j2").symlink_to("v1.j2")
+    repo.write("inventories/prod/group_vars/all.yml",
+               (repo.work / "group_vars/all.yml").read_text() + "colour: blue\n")
+    (repo.work / "group_vars/all.yml").unlink()
+    (repo.work / "group_vars").rmdir()
+    (repo.work / "group_vars").symlink_to("inventories/prod/group_vars")
+    world.app("linked", "playbook: playbooks/linked.yml\n").config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+    assert (world.out / "colour.txt").read_text() == "blue\n"
+
+    repo.write("playbooks/templates/v1.j2", "version two\n").commit("edit the link's target")
+    first = cli("run", config=world.config_path)
+    text = (repo.work / "inventories/prod/group_vars/all.yml").read_text()
+    repo.write("inventories/prod/group_vars/all.yml", text.replace("blue", "red")).commit()
+    second = cli("run", config=world.config_path)
+
+    assert "applied" in first.stdout, first.stdout + first.stderr
+    assert (world.out / "linked.txt").read_text() == "version two\n"
+    assert "applied" in second.stdout, second.stdout + second.stderr
+    assert (world.out / "colour.txt").read_text() == "red\n"
+
+
+def test_an_ansible_cfg_added_to_the_repo_reapplies(world):
+    world.app("web").config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+
+    world.config_repo.write("ansible.cfg", "[defaults]\nforce_handlers = False\n").commit()
+    planned = cli("plan", config=world.config_path)
+
+    assert planned.returncode == 3 and "ansible.cfg appeared" in planned.stdout
+
+
+def test_only_apps_that_use_shipped_content_record_the_agent_version(world, tmp_path):
+    target = tmp_path / "deployed"
+    world.config_repo.write("files/motd", "hello\n")
+    world.app("plain")
+    world.app("shipped", f"deploy:\n  files:\n    - {{src: files/motd, dest: {target}/motd}}\n")
+    world.config_repo.commit()
+
+    done = cli("run", config=world.config_path)
+
+    assert done.returncode == 0, done.stderr
+    apps = state(world.state_dir)["apps"]
+    assert "shipped content" in apps["shipped"]["inputs"]["facts"]
+    assert "shipped content" not in apps["plain"]["inputs"]["facts"]
+    assert apps["shipped"]["inputs"]["files"]["files/motd"] != "missing"
+
+
+def test_the_tracer_keeps_shutil_rmtree_symlink_safe(tmp_path):
+    import subprocess
+    import sys
+
+    from gitops_agent.execute import tracing
+
+    environment = {**os.environ, **tracing.environment(tmp_path / "trace", tmp_path, {})}
+    probe = "import shutil, sys; print(shutil._use_fd_functions, 'sitecustomize' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], env=environment, capture_output=True,
+                          text=True, check=True)
+
+    assert done.stdout.split() == ["True", "True"]

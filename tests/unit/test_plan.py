@@ -9,7 +9,7 @@ import pytest
 
 from gitops_agent.config import App
 from gitops_agent.observe.tree import Tree
-from gitops_agent.plan import make_plan
+from gitops_agent.plan import make_plan, needs_tree
 from gitops_agent.plan.decide import (
     APPLY,
     BLOCK,
@@ -141,6 +141,12 @@ CASES = {
         record("rolled_back", last_attempt="failed", failed_inputs=None),
         tree=tree(NEW, {"apps/web.yml": BLOB1}), action=APPLY,
         reasons=("since the rollback: a new commit since the rollback",)),
+    "rolled back, unknown failed reads, same commit": Case(
+        record("rolled_back", last_attempt="failed", failed_inputs=None, config_commit=NEW),
+        reasons=("rolled back; the failed revision is not retried",)),
+    "rolled back, then blocked by a dependency: still not retried": Case(
+        record("blocked", last_attempt="rolled_back", failed_inputs=inputs()),
+        reasons=("rolled back; the failed revision is not retried",)),
     "suspended wins over changes": Case(
         record(), facts=facts(suspension="suspended by ops: freeze", source_commit=SOURCE2),
         action=SUSPEND, reasons=("suspended by ops: freeze",)),
@@ -151,7 +157,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_decide(case: Case) -> None:
-    decision = decide(case.previous, case.facts, case.tree, case.edited, case.forced)
+    decision = decide(case.previous, case.facts, NEW, case.tree, case.edited, case.forced)
 
     assert decision == Decision(case.action, case.reasons)
 
@@ -159,7 +165,7 @@ def test_decide(case: Case) -> None:
 def test_decide_many_changes_are_summarized() -> None:
     previous = record(inputs=inputs(files={f"f{index}": BLOB1 for index in range(6)}))
 
-    decision = decide(previous, facts(), tree(NEW))
+    decision = decide(previous, facts(), NEW, tree(NEW))
 
     assert decision.action == APPLY
     assert decision.reasons == ("f0 was removed", "f1 was removed", "f2 was removed",
@@ -170,6 +176,7 @@ def test_decide_many_changes_are_summarized() -> None:
     (UNCHANGED, "rolled_back", True),  # a rollback still in place runs the good revision
     (UNCHANGED, "unchanged", True),
     (UNCHANGED, "drifted", True),
+    (UNCHANGED, "blocked", True),  # blocked last pass by a dependency that is fine now
     (UNCHANGED, "failed", False),
     (APPLY, "rolled_back", False),  # rolled back in this very pass
     (APPLY, "failed", False),
@@ -233,8 +240,26 @@ def test_to_remove_keeps_desired_and_invalid() -> None:
     assert to_remove(["a", "b", "c"], ["a"], ["b"]) == ["c"]
 
 
-@pytest.mark.parametrize(("state", "shown"), [
-    ("applied", "unchanged"), ("rolled_back", "rolled_back"), ("drifted", "drifted"),
-    ("suspended", "unchanged")])
-def test_unchanged_state_keeps_rollback_and_drift_visible(state: str, shown: str) -> None:
-    assert unchanged_state(replace(record(), state=state)) == shown
+@pytest.mark.parametrize(("state", "last_attempt", "shown"), [
+    ("applied", "ok", "unchanged"), ("rolled_back", "rolled_back", "rolled_back"),
+    ("drifted", "ok", "drifted"), ("suspended", "ok", "unchanged"),
+    ("blocked", "rolled_back", "rolled_back")])
+def test_unchanged_state_keeps_rollback_and_drift_visible(state: str, last_attempt: str,
+                                                          shown: str) -> None:
+    previous = replace(record(), state=state, last_attempt=last_attempt)
+
+    assert unchanged_state(previous) == shown
+
+
+def test_needs_tree_only_for_inputs_compared_at_another_commit() -> None:
+    web = App(name="web", file="apps/web.yml", playbook="p.yml", deploy=None)
+    paused = App(name="paused", file="apps/paused.yml", playbook="p.yml", deploy=None,
+                 suspend=True)
+    at_new = {"web": record(inputs=inputs(commit=NEW))}
+
+    assert not needs_tree(NEW, {"web": web}, at_new, {})
+    assert needs_tree(NEW, {"web": web}, {"web": record()}, {})
+    assert not needs_tree(NEW, {"paused": paused}, {"paused": record()}, {})
+    assert not needs_tree(NEW, {"web": web}, {"web": record()},
+                          {"web": {"reason": "x", "by": "ops", "at": "now"}})
+    assert not needs_tree(NEW, {"web": web}, {"web": record(inputs=None)}, {})

@@ -110,3 +110,9 @@ def test_trace_parse_needs_the_loaded_marker_and_refuses_errors():
     assert "did not load" in str(parse("")[1])
     reads, problem = parse("v\t1 42 controller\nr\ta.yml\ne\tRuntimeError: boom\n")
     assert reads is None and "boom" in str(problem)
+
+
+def test_trace_parse_splits_on_newlines_only():
+    reads, _ = parse("v\t1 42 controller\nr\tt/a\u2028b.j2\nr\tt/c\rd.j2\n")
+
+    assert reads is not None and reads.read == {"t/a\u2028b.j2", "t/c\rd.j2"}
