@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +89,7 @@ def _environment(auth: Auth) -> dict[str, str]:
         "GIT_SSH_COMMAND": " ".join(ssh),
         "GIT_SSH_VARIANT": "ssh",
         "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,  # no insteadOf, helpers or hooks from ~/.gitconfig
         "GIT_OPTIONAL_LOCKS": "0",  # `git status` must not rewrite the index (plan reads only)
     }
 
@@ -97,9 +99,12 @@ def run(args: list[str], cwd: Path | None = None, auth: Auth = Auth(),
         env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """Run `git <args>`; raise GitError (command, rc, git's last line) when it fails."""
     command = ["git", *SAFE_CONFIG, *args]
+    environment = _environment(auth)
+    if cwd is not None:  # never fall through to a repo above one of the agent's own
+        environment["GIT_CEILING_DIRECTORIES"] = str(Path(cwd).resolve().parent)
     status, out, err = Git(str(cwd) if cwd else None).execute(
         command, with_extended_output=True, with_exceptions=False,
-        kill_after_timeout=timeout, env={**_environment(auth), **(env or {})},
+        kill_after_timeout=timeout, env={**environment, **(env or {})},
         strip_newline_in_stdout=False,
     )
     if check and status != 0:
@@ -146,10 +151,50 @@ def ls_remote(url: str, auth: Auth) -> dict[str, str]:
     return refs
 
 
-def ensure_repo(path: Path) -> None:
-    if not (path / ".git").is_dir():
-        path.mkdir(parents=True, exist_ok=True)
-        run(["init", "-q", str(path)])
+LOCKS = ("index.lock", "shallow.lock", "HEAD.lock", "config.lock", "packed-refs.lock")
+
+
+def ensure_repo(path: Path) -> bool:
+    """Make `path` a sound repo of the agent's own; True when a broken one was replaced.
+
+    The agent holds its pass lock, so lock files left in the repo are a killed git's:
+    they go. A repo git cannot open (a half-written clone, a corrupt HEAD or index) is
+    moved aside to `<path>.broken` and started afresh (its objects are fetched again).
+    """
+    dot_git = path / ".git"
+    for name in LOCKS:
+        (dot_git / name).unlink(missing_ok=True)
+    if dot_git.is_dir() and _sound(path):
+        return False
+    return replace_repo(path)
+
+
+def replace_repo(path: Path) -> bool:
+    """Move `path` aside to `<path>.broken` (the last one kept) and init a fresh repo;
+    True when there was something to move."""
+    replaced = path.exists() or path.is_symlink()
+    if replaced:
+        aside = path.with_name(path.name + ".broken")
+        shutil.rmtree(aside, ignore_errors=True)
+        path.rename(aside)
+    path.mkdir(parents=True, exist_ok=True)
+    run(["init", "-q", str(path)])
+    return replaced
+
+
+def _sound(path: Path) -> bool:
+    status, out, _ = run(["rev-parse", "--git-dir"], cwd=path, check=False)
+    if status != 0 or Path(path, out.strip()).resolve() != (path / ".git").resolve():
+        return False
+    head_file = path / ".git" / "HEAD"
+    if not head_file.is_file():
+        return False
+    index = path / ".git" / "index"
+    if index.exists():
+        status, _, _ = run(["ls-files", "--stage", "--", ":(exclude)*"], cwd=path,
+                           check=False)
+        return status == 0
+    return True
 
 
 def head(path: Path) -> str | None:

@@ -19,7 +19,7 @@ from gitops_agent import git, lock
 from gitops_agent.clock import now_iso
 from gitops_agent.config import SCHEMA_CACHE, AgentConfig
 from gitops_agent.config import schema as schemas
-from gitops_agent.errors import EXIT_BAD_CONFIG, EXIT_FAILED, EXIT_OK, GitError
+from gitops_agent.errors import EXIT_BAD_CONFIG, EXIT_FAILED, EXIT_OK
 from gitops_agent.execute import removal, scheduler
 from gitops_agent.execute.apply import Context, Target, spec_of
 from gitops_agent.execute.job import carry_out
@@ -137,9 +137,17 @@ class Pass:
             previous = state.apps.get(name)
             decision = plan.decisions[name]
             target = Target(selected[name], commit, observation.apps[name])
-            record = carry_out(self.context, target, decision, previous,
-                               self.options.drift_check, self._self_heal(name),
-                               self.suspended.get(name))
+            try:
+                record = carry_out(self.context, target, decision, previous,
+                                   self.options.drift_check, self._self_heal(name),
+                                   self.suspended.get(name))
+            except Exception as error:  # one app's error is that app's failure only
+                log.error("%s: %s: %s", name, type(error).__name__, error,
+                          exc_info=log.isEnabledFor(logging.DEBUG))
+                record = replace(previous or AppRecord(state="failed"), state="failed",
+                                 last_attempt="failed", config_commit=commit,
+                                 spec=spec_of(selected[name]), failed_tasks=[],
+                                 message=f"internal error: {type(error).__name__}: {error}")
             ran = record.run_id != (previous.run_id if previous else None)
             self._record(state, name, record, durable=ran)
             return satisfies_dependents(decision, record.state)
@@ -229,8 +237,8 @@ class Pass:
         try:
             return status.publish(self.layout.status_repo, target.url, target.branch,
                                   self.auth, self.config.host, document, tip)
-        except GitError as error:
+        except Exception as error:  # a report never changes the pass's result
             log.warning("status report not pushed (kept in state, pushed on a later pass): %s",
-                        error)
+                        error, exc_info=log.isEnabledFor(logging.DEBUG))
             return None
 

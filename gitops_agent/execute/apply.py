@@ -149,10 +149,11 @@ def apply(context: Context, target: Target, previous: AppRecord | None) -> AppRe
     app = target.app
     if target.view.source_error:
         return _failed(previous, target, target.view.source_error)
+    healed = None
     if app.source and target.source_commit:
         try:
-            checkouts.sync(context.layout.app_checkout(app.name), app.source.url,
-                         target.source_commit, context.auth, what=app.source.ref)
+            healed = checkouts.sync(context.layout.app_checkout(app.name), app.source.url,
+                                    target.source_commit, context.auth, what=app.source.ref)
         except GitError as error:
             return _failed(previous, target, f"source checkout failed: {error}")
     log.info("%s: applying (%s)", app.name, target.reason or "asked")
@@ -160,6 +161,8 @@ def apply(context: Context, target: Target, previous: AppRecord | None) -> AppRe
                       target.source_commit, target.reason, trace=True)
     outcome = result.outcome
     message, failed_tasks = outcome.message, outcome.failed_tasks
+    if healed:
+        message = f"{message} ({healed})"
     ok = outcome.ok
     if ok and app.health and not context.check:
         problem = health.check(app.name, app.health, context.cancel)
@@ -234,7 +237,7 @@ def roll_back(context: Context, target: Target, failed: AppRecord) -> AppRecord:
             good_app = load_app(config_dir, config_dir / target.app.file)
             if good_app.source and good_source:
                 checkouts.sync(context.layout.app_checkout(name), good_app.source.url,
-                             good_source, context.auth)
+                               good_source, context.auth)
             result = run_app(context, good_app, config_dir, good_config, good_source,
                               "rollback")
     except (GitError, ConfigError, OSError) as error:

@@ -13,14 +13,19 @@ from gitops_agent.errors import GitError
 log = logging.getLogger(__name__)
 
 
-def fetch_commit(path: Path, url: str, sha: str, auth: git.Auth, what: str | None = None) -> None:
+def fetch_commit(path: Path, url: str, sha: str, auth: git.Auth,
+                 what: str | None = None) -> bool:
     """Make sure checkout `path` has commit `sha`, fetching only when it does not.
 
-    `what` is a ref name to fetch if the server refuses a fetch by sha.
+    `what` is a ref name to fetch if the server refuses a fetch by sha. A checkout git
+    cannot open is replaced first (git.ensure_repo), and the log says so.
     """
-    git.ensure_repo(path)
+    replaced = git.ensure_repo(path)
+    if replaced:
+        log.warning("%s was broken (half-written or corrupt): moved aside to %s.broken and "
+                    "cloned again", path, path.name)
     if git.has_commit(path, sha):
-        return
+        return replaced
     try:
         git.fetch(path, url, auth, sha)
     except GitError:
@@ -29,12 +34,16 @@ def fetch_commit(path: Path, url: str, sha: str, auth: git.Auth, what: str | Non
         git.fetch(path, url, auth, what)
     if not git.has_commit(path, sha):
         raise GitError(f"{url} did not provide commit {sha}")
+    return replaced
 
 
 def is_current(path: Path, sha: str) -> bool:
     """Whether checkout `path` sits at `sha` with nothing changed or added (ignored files,
     such as a build's output, do not count)."""
-    return git.head(path) == sha and not git.local_changes(path, ignored=False)
+    try:
+        return git.head(path) == sha and not git.local_changes(path, ignored=False)
+    except GitError:  # a broken checkout is not current: the apply heals it
+        return False
 
 
 def place(path: Path, sha: str) -> list[str]:
@@ -56,10 +65,21 @@ def place(path: Path, sha: str) -> list[str]:
     return changes
 
 
-def sync(path: Path, url: str, sha: str, auth: git.Auth, what: str | None = None) -> None:
-    """fetch_commit + place: checkout `path` ends at exactly `sha`."""
+def sync(path: Path, url: str, sha: str, auth: git.Auth, what: str | None = None) -> str | None:
+    """fetch_commit + place: checkout `path` ends at exactly `sha`. A checkout that fails
+    on the way (a corrupt object, a broken index) is cloned again once; the returned
+    note says so (None when nothing had to be healed)."""
+    try:
+        replaced = fetch_commit(path, url, sha, auth, what)
+        place(path, sha)
+        return "checkout was broken: cloned again" if replaced else None
+    except GitError as error:
+        log.warning("%s: %s: cloning it again", path, error)
+        why = str(error)
+        git.replace_repo(path)
     fetch_commit(path, url, sha, auth, what)
     place(path, sha)
+    return f"checkout re-cloned after: {why}"
 
 
 def export(path: Path, url: str, sha: str, auth: git.Auth, destination: Path) -> Path:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+log = logging.getLogger(__name__)
 
 
 def run_in_order(
@@ -48,4 +51,7 @@ def run_in_order(
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 name = running.pop(future)
-                (succeeded if future.result() else failed).add(name)
+                error = future.exception()
+                if error is not None:
+                    log.error("%s: %s: %s", name, type(error).__name__, error)
+                (succeeded if error is None and future.result() else failed).add(name)

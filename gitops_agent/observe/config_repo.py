@@ -49,11 +49,24 @@ def _verify(repo: Path, sha: str, settings: RepoConfig) -> str | None:
 
 def checkout(path: Path, settings: RepoConfig, sha: str, auth: git.Auth) -> ConfigView:
     """The agent's config checkout, moved to `sha` (unless its signature is refused)."""
-    checkouts.fetch_commit(path, settings.url, sha, auth, f"refs/heads/{settings.branch}")
+    branch = f"refs/heads/{settings.branch}"
+    try:
+        checkouts.fetch_commit(path, settings.url, sha, auth, branch)
+    except GitError as error:  # a corrupt object: clone again once
+        log.warning("%s: %s: cloning it again", path, error)
+        git.replace_repo(path)
+        checkouts.fetch_commit(path, settings.url, sha, auth, branch)
     refused = _verify(path, sha, settings)
     if refused:
         return ConfigView(sha, path, path, refused=refused)
-    return ConfigView(sha, path, path, edited=checkouts.place(path, sha))
+    try:
+        edited = checkouts.place(path, sha)
+    except GitError as error:  # a broken index or work tree: clone again once
+        log.warning("%s: %s: cloning it again", path, error)
+        git.replace_repo(path)
+        checkouts.fetch_commit(path, settings.url, sha, auth, branch)
+        edited = checkouts.place(path, sha)
+    return ConfigView(sha, path, path, edited=edited)
 
 
 def objects(path: Path, url: str, sha: str, auth: git.Auth, scratch: Path,

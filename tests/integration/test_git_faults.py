@@ -1,0 +1,85 @@
+"""The agent's git under faults: a repo above the state dir, half-written or locked
+checkouts, a corrupt index, a hostile ~/.gitconfig. Real repos, real corruption."""
+
+from __future__ import annotations
+
+import os
+
+from tests.helpers import Remote, cli, git, report, state
+
+
+def test_half_written_clone_inside_another_repo_never_touches_the_outer_repo(world, tmp_path):
+    outer = tmp_path / "outer"
+    outer.mkdir()
+    git("init", "-q", str(outer))
+    (outer / "precious.txt").write_text("keep me\n")
+    git("add", "-A", cwd=outer)
+    git("commit", "-q", "-m", "outer", cwd=outer)
+    outer_head = git("rev-parse", "HEAD", cwd=outer)
+    world.state_dir = outer / "state"
+    world.configure()
+    world.app("web").config_repo.commit()
+    checkout = world.state_dir / "repos" / "config"
+    (checkout / ".git").mkdir(parents=True)  # a clone killed before it wrote HEAD
+
+    done = cli("run", config=world.config_path)
+
+    assert done.returncode == 0, done.stderr
+    assert "moved aside" in done.stderr
+    assert git("rev-parse", "HEAD", cwd=outer) == outer_head
+    assert (outer / "precious.txt").read_text() == "keep me\n"
+    assert git("status", "--porcelain", "--untracked-files=no", cwd=outer) == ""
+    assert state(world.state_dir)["apps"]["web"]["state"] == "applied"
+
+
+def test_stale_lock_files_left_by_a_killed_git_do_not_block_a_checkout(world, tmp_path):
+    source = Remote(tmp_path, "src")
+    source.write("a.txt", "v1\n").commit()
+    world.app("web", f"playbook: playbooks/record.yml\nsource: {{url: {source.url}}}\n")
+    world.config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+    for checkout in (world.state_dir / "repos" / "config", world.state_dir / "repos/apps/web"):
+        (checkout / ".git" / "index.lock").write_text("")
+        (checkout / ".git" / "shallow.lock").write_text("")
+    source.write("a.txt", "v2\n").commit()
+    world.config_repo.write("README.md", "moved on\n").commit()
+
+    done = cli("run", config=world.config_path)
+
+    assert done.returncode == 0, done.stderr
+    assert (world.state_dir / "repos/apps/web/a.txt").read_text() == "v2\n"
+
+
+def test_corrupt_index_in_one_apps_checkout_heals_and_says_so(world, tmp_path):
+    source = Remote(tmp_path, "src")
+    source.write("a.txt", "v1\n").commit()
+    world.app("web", f"playbook: playbooks/record.yml\nsource: {{url: {source.url}}}\n")
+    world.app("other")
+    world.config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+    checkout = world.state_dir / "repos/apps/web"
+    (checkout / ".git" / "index").write_bytes(b"DIRC garbage" * 50)
+    source.write("a.txt", "v2\n").commit()
+
+    done = cli("run", config=world.config_path)
+
+    assert done.returncode == 0, done.stderr
+    assert (checkout / "a.txt").read_text() == "v2\n"
+    assert (checkout.parent / "web.broken").is_dir()
+    web = report(world.config_repo)["apps"]["web"]
+    assert web["state"] == "applied" and "cloned again" in web["message"]
+
+
+def test_user_gitconfig_is_never_applied_to_the_agents_git(world, tmp_path):
+    world.app("web").config_repo.commit()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text(
+        f'[url "{tmp_path}/nowhere.git"]\n\tinsteadOf = {world.config_repo.url}\n'
+        "[core]\n\thooksPath = /nonexistent\n")
+
+    done = cli("run", config=world.config_path, env={"HOME": str(home)})
+
+    assert done.returncode == 0, done.stderr
+    assert state(world.state_dir)["apps"]["web"]["state"] == "applied"
+    assert not os.path.exists(tmp_path / "nowhere.git")
