@@ -81,7 +81,7 @@ def preview(config: AgentConfig, only: tuple[str, ...], scratch: Path) -> tuple[
     auth = git.Auth(config.config_repo.ssh_key, config.config_repo.known_hosts)
     auth.check()
     observation = observe(config, layout, state, auth, only, scratch=scratch)
-    suspended = suspensions.load(layout.suspensions_file)
+    suspended = suspensions.load_failing_closed(layout.suspensions_file)
     return observation, plan_of(observation, state, suspended, Options(only=only)), state
 
 
@@ -97,7 +97,7 @@ class Pass:
         self.saving = threading.Lock()
         self.trees_lock = threading.Lock()
         self.observation: Observation | None = None
-        self.suspended = suspensions.load(self.layout.suspensions_file)
+        self.suspended = suspensions.load_failing_closed(self.layout.suspensions_file)
 
     def _tree(self, commit: str) -> Tree:
         """The config tree at `commit`, for recording what an apply read (read once)."""
@@ -110,7 +110,7 @@ class Pass:
         self.auth.check()
         self.layout.prepare()
         with lock.hold(self.layout.lock_file):
-            state = load_state(self.layout.state_file)
+            state = load_state(self.layout.state_file, quarantine=not self.options.check)
             pushing = self._pushing()
             self.observation = observe(self.config, self.layout, state, self.auth,
                                        self.options.only, pushing)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 log = logging.getLogger(__name__)
 VERSION = 2  # 2: apps keep the inputs their last apply read (version 1 had a digest)
@@ -39,8 +41,33 @@ class AppRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AppRecord:
-        known = {item.name for item in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
+        """A record from state.json; ValueError names the first field of the wrong type."""
+        if not isinstance(data, dict):
+            raise ValueError("not a mapping")
+        values = {key: value for key, value in data.items() if key in _TYPES}
+        for key, value in values.items():
+            if not isinstance(value, _TYPES[key]):
+                raise ValueError(f"field {key} is a {type(value).__name__}")
+        if "state" not in values:
+            raise ValueError("no state")
+        return cls(**values)
+
+
+def _python_types(hint: Any) -> tuple[type, ...]:
+    """The isinstance() types of a field annotation such as `dict[str, Any] | None`."""
+    found: list[type] = []
+    for part in get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,):
+        origin = get_origin(part) or part
+        if origin is type(None):
+            found.append(type(None))
+        elif origin is float:
+            found += [float, int]
+        elif isinstance(origin, type):
+            found.append(origin)
+    return tuple(found)
+
+
+_TYPES = {name: _python_types(hint) for name, hint in get_type_hints(AppRecord).items()}
 
 
 @dataclass
@@ -50,24 +77,39 @@ class State:
     updated: str | None = None
 
 
-def load_state(path: Path) -> State:
-    """The saved state; a missing or corrupt file is an empty state (everything re-applies)."""
+def load_state(path: Path, quarantine: bool = False) -> State:
+    """The saved state. A file that cannot be read starts an empty state (with
+    `quarantine`, as a pass does, it is moved aside to state.json.unreadable); a record
+    that cannot be read is dropped. The log says so, and the apps concerned are applied
+    again: nothing is trusted half-read."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("version") != VERSION:
-            log.warning("%s is from another version of the agent (format %s): what each app "
-                        "read is not known, so every app is applied once", path,
-                        data.get("version"))
-        return State(
-            apps={name: AppRecord.from_dict(record) for name, record in data["apps"].items()},
-            config_commit=data.get("config_commit"),
-            updated=data.get("updated"),
-        )
+        if not isinstance(data, dict) or not isinstance(data.get("apps"), dict):
+            raise ValueError("no apps mapping")
     except FileNotFoundError:
         return State()
-    except (ValueError, KeyError, TypeError, AttributeError, OSError) as error:
-        log.warning("%s is unreadable (%s): treating every app as unknown", path, error)
+    except (ValueError, OSError, UnicodeDecodeError) as error:
+        aside = path.with_name(path.name + ".unreadable")
+        if quarantine:
+            with contextlib.suppress(OSError):
+                os.replace(path, aside)
+        log.warning("%s is unreadable (%s)%s: every app is applied again", path, error,
+                    f"; kept aside as {aside.name}" if quarantine else "")
         return State()
+    if data.get("version") != VERSION:
+        log.warning("%s is from another version of the agent (format %s): what each app "
+                    "read is not known, so every app is applied once", path,
+                    data.get("version"))
+    apps: dict[str, AppRecord] = {}
+    for name, record in data["apps"].items():
+        try:
+            apps[str(name)] = AppRecord.from_dict(record)
+        except (ValueError, TypeError) as error:
+            log.warning("%s: the state of app %s is unreadable (%s): it is applied again",
+                        path, name, error)
+    commit, updated = data.get("config_commit"), data.get("updated")
+    return State(apps=apps, config_commit=commit if isinstance(commit, str) else None,
+                 updated=updated if isinstance(updated, str) else None)
 
 
 def save_state(path: Path, state: State) -> None:

@@ -33,3 +33,56 @@ def test_a_status_push_that_breaks_oddly_does_not_change_the_exit_code(world):
     assert "status report not pushed" in done.stderr
     assert "Traceback" not in done.stderr
     assert state(world.state_dir)["apps"]["web"]["state"] == "applied"
+
+
+def test_unreadable_suspensions_fail_closed_and_are_kept(world):
+    world.app("web").config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+    assert cli("suspend", "web", "--reason", "disk swap", config=world.config_path
+               ).returncode == 0
+    suspensions = world.state_dir / "suspended.json"
+    suspensions.write_text('{"web": {"reason": "disk sw')  # a torn write
+    world.app("web", "playbook: playbooks/record.yml\nvars: {greeting: changed}\n")
+    world.config_repo.commit()
+
+    done = cli("run", config=world.config_path)
+    refused = cli("resume", "web", config=world.config_path)
+
+    assert done.returncode == 0, done.stderr
+    assert "suspended.json is unreadable" in done.stderr
+    assert report(world.config_repo)["apps"]["web"]["state"] == "suspended"
+    assert '"changed"' not in (world.out / "web.json").read_text()
+    assert (world.state_dir / "suspended.json.unreadable").exists()
+    assert refused.returncode == 1 and "unreadable" in refused.stderr
+
+
+def test_unreadable_state_is_kept_aside_and_every_app_applied(world):
+    world.app("web").config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+    (world.state_dir / "state.json").write_text("{\"apps\": {\"web\": [1, 2")
+
+    done = cli("run", config=world.config_path)
+
+    assert done.returncode == 0, done.stderr
+    assert "kept aside as state.json.unreadable" in done.stderr
+    assert (world.state_dir / "state.json.unreadable").exists()
+    assert state(world.state_dir)["apps"]["web"]["state"] == "applied"
+
+
+def test_a_wrong_typed_record_re_applies_that_app_only(world):
+    import json
+
+    world.app("web").app("other").config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+    path = world.state_dir / "state.json"
+    data = json.loads(path.read_text())
+    data["apps"]["web"]["stats"] = "lots"
+    path.write_text(json.dumps(data))
+
+    done = cli("run", config=world.config_path)
+
+    assert done.returncode == 0, done.stderr
+    assert "the state of app web is unreadable (field stats is a str)" in done.stderr
+    assert "applied" in done.stdout and "unchanged" in done.stdout
+    apps = state(world.state_dir)["apps"]
+    assert apps["web"]["state"] == "applied" and apps["other"]["state"] == "unchanged"
