@@ -16,7 +16,7 @@ NETWORK_TIMEOUT = 120.0
 LOCAL_TIMEOUT = 60.0
 IDENTITY = ("gitops-agent", "gitops-agent@localhost")
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
-SHORT_SHA = re.compile(r"^[0-9a-f]{4,39}$")
+SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}$")  # a ref like this is a commit, never a name
 
 # Applied to every git command: no hooks, no submodules, no fsmonitor, and only
 # the file, ssh and https transports (an `ext::` URL can run commands).

@@ -29,10 +29,17 @@ def list_remotes(urls: set[str], auth: git.Auth) -> dict[str, dict[str, str] | G
 
 
 def resolve_ref(refs: dict[str, str], ref: str) -> str | None:
-    """A ref name's commit from ls-remote output: branch, then tag (peeled), then full ref."""
+    """A ref's commit from ls-remote output, as SPEC section 4 says: 7-40 hex digits are a
+    commit (None here for an abbreviated one: resolve_short_sha finds it), never a
+    branch or tag of that name; a full name (refs/heads/x) is taken as it is; otherwise
+    a tag (peeled) wins over a branch, as in git."""
     if git.FULL_SHA.match(ref):
         return ref
-    for name in (f"refs/heads/{ref}", f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}", ref):
+    if git.SHORT_SHA.match(ref):
+        return None
+    if ref.startswith("refs/"):
+        return refs.get(f"{ref}^{{}}") or refs.get(ref)
+    for name in (f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}", f"refs/heads/{ref}"):
         if name in refs:
             return refs[name]
     return None

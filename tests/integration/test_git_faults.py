@@ -83,3 +83,25 @@ def test_user_gitconfig_is_never_applied_to_the_agents_git(world, tmp_path):
     assert done.returncode == 0, done.stderr
     assert state(world.state_dir)["apps"]["web"]["state"] == "applied"
     assert not os.path.exists(tmp_path / "nowhere.git")
+
+
+def test_a_branch_named_like_a_pinned_tag_or_short_sha_never_wins(world, tmp_path):
+    source = Remote(tmp_path, "src")
+    pinned = source.write("a.txt", "pinned\n").commit("pinned")
+    source.tag("v1")
+    source.write("a.txt", "hijack\n").commit("hijack", branch="hijack")
+    source.branch("v1")  # a branch named like the tag, at another commit
+    source.branch(pinned[:9])  # a branch named like the pinned short sha
+    world.app("by-tag", f"playbook: playbooks/record.yml\nsource: {{url: {source.url}, "
+              "ref: v1}\n")
+    world.app("by-sha", f"playbook: playbooks/record.yml\nsource: {{url: {source.url}, "
+              f"ref: '{pinned[:9]}'}}\n")
+    world.config_repo.commit()
+
+    done = cli("run", config=world.config_path)
+
+    assert done.returncode == 0, done.stderr
+    apps = state(world.state_dir)["apps"]
+    assert apps["by-tag"]["source_commit"] == pinned
+    assert apps["by-sha"]["source_commit"] == pinned
+    assert (world.state_dir / "repos/apps/by-tag/a.txt").read_text() == "pinned\n"

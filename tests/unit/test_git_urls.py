@@ -82,3 +82,26 @@ def test_validate_url_scp_like_with_absolute_path_is_accepted(url):
 def test_validate_url_ssh_host_starting_with_dash_is_refused():
     with pytest.raises(ConfigError):
         validate_url("ssh://-oProxyCommand=touch%20x/repo.git")
+
+
+A, B, C = "a" * 40, "b" * 40, "c" * 40
+
+
+@pytest.mark.parametrize(("ref", "expected"), [
+    ("v1", A),  # a tag wins over a branch of the same name
+    ("main", C),
+    ("refs/heads/v1", B),  # unless the branch is named in full
+    ("refs/tags/v1", A),
+    ("abc1234", None),  # 7-39 hex: an abbreviated commit, never the branch "abc1234"
+    ("refs/heads/abc1234", C),
+    ("abc12", B),  # too short to be a commit: a name
+    (A, A),
+    ("nope", None),
+])
+def test_resolve_ref_follows_the_spec_rules(ref, expected):
+    from gitops_agent.observe.remotes import resolve_ref
+
+    refs = {"refs/heads/v1": B, "refs/tags/v1": "d" * 40, "refs/tags/v1^{}": A,
+            "refs/heads/main": C, "refs/heads/abc1234": C, "refs/heads/abc12": B}
+
+    assert resolve_ref(refs, ref) == expected
