@@ -106,6 +106,14 @@ def state(state_dir: Path) -> Any:
     return json.loads((state_dir / "state.json").read_text())
 
 
+def temporary_files(state_dir: Path) -> list[str]:
+    """Temp files an atomic write left behind in the state dir: write_atomically and the
+    schema cache name theirs `.<file>.<random>`; a run's scratch work dirs are `run-*`."""
+    found = [path.name for path in state_dir.iterdir() if path.name.startswith(".")]
+    found += [str(path.relative_to(state_dir)) for path in state_dir.glob("runs/*/work/*")]
+    return sorted(found)
+
+
 def runs(state_dir: Path, app: str) -> list[Path]:
     directory = state_dir / "runs" / app / "artifacts"
     return sorted(directory.iterdir()) if directory.is_dir() else []

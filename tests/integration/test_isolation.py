@@ -86,3 +86,14 @@ def test_a_wrong_typed_record_re_applies_that_app_only(world):
     assert "applied" in done.stdout and "unchanged" in done.stdout
     apps = state(world.state_dir)["apps"]
     assert apps["web"]["state"] == "applied" and apps["other"]["state"] == "unchanged"
+
+
+def test_the_leftover_temp_file_check_can_fail(tmp_path):
+    from tests.helpers import temporary_files
+
+    (tmp_path / "state.json").write_text("{}")
+    assert temporary_files(tmp_path) == []
+    (tmp_path / ".state.json.k2j3h4").write_text("half")
+    (tmp_path / "runs" / "web" / "work" / "run-abc").mkdir(parents=True)
+
+    assert temporary_files(tmp_path) == [".state.json.k2j3h4", "runs/web/work/run-abc"]

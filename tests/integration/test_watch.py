@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.helpers import SLEEPER, cli, runs, state
+from tests.helpers import SLEEPER, cli, runs, state, temporary_files
 
 
 def wait_for(check: Callable[[], object], timeout: float = 60, what: str = "") -> None:
@@ -152,7 +152,7 @@ def test_sigterm_mid_playbook_cancels_it_and_exits_0(world):
         assert time.monotonic() - stopped < 15
     record = state(world.state_dir)["apps"]["slow"]
     assert record["state"] == "failed" and "canceled" in record["message"]
-    assert not list(world.state_dir.glob("*.tmp"))
+    assert temporary_files(world.state_dir) == []
 
 
 def test_watch_notifies_systemd_ready_watchdog_and_stopping(world, tmp_path):
