@@ -5,6 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitops_agent.config.apps import APP_NAME
+
+
+def _checked(app: str) -> str:
+    """Only a valid app name becomes a path: `..` or `a/b` would leave the state dir."""
+    if not APP_NAME.match(app):
+        raise ValueError(f"{app!r} is not an app name")
+    return app
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -31,14 +40,14 @@ class Layout:
         return self.root / "repos" / "status.git"
 
     def app_checkout(self, app: str) -> Path:
-        return self.root / "repos" / "apps" / app
+        return self.root / "repos" / "apps" / _checked(app)
 
     def deploy_pending(self, app: str) -> Path:
         """Marks a deploy: change whose commands have not succeeded yet (shipped playbook)."""
-        return self.root / "deploy-pending" / app
+        return self.root / "deploy-pending" / _checked(app)
 
     def run_dir(self, app: str) -> Path:
-        return self.root / "runs" / app
+        return self.root / "runs" / _checked(app)
 
     def artifacts(self, app: str) -> Path:
         return self.run_dir(app) / "artifacts"

@@ -17,7 +17,7 @@ from typing import Any
 
 from gitops_agent import git, lock
 from gitops_agent.clock import now_iso
-from gitops_agent.config import SCHEMA_CACHE, AgentConfig
+from gitops_agent.config import APP_NAME, SCHEMA_CACHE, AgentConfig
 from gitops_agent.config import schema as schemas
 from gitops_agent.errors import EXIT_BAD_CONFIG, EXIT_FAILED, EXIT_OK
 from gitops_agent.execute import removal, scheduler
@@ -128,6 +128,8 @@ class Pass:
         commit = plan.commit
         for name, problem in plan.invalid.items():
             log.error("%s", problem)
+            if not APP_NAME.match(name):  # reported in the log only: no state, no paths
+                continue
             self._record(state, name, replace(
                 state.apps.get(name) or AppRecord(state="failed"), state="failed",
                 config_commit=commit, message=f"invalid app file: {problem}", failed_tasks=[]))

@@ -10,6 +10,10 @@ import yaml
 
 Location = tuple[str | int, ...]
 FastLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it
+MAX_BYTES = 1024 * 1024  # a config file, an app file or a host's report
+MAX_DEPTH = 64  # nesting: libyaml recurses, and segfaults on deep enough input
+MAX_ALIASES = 100
+MAX_NODES = 200_000  # the document as expanded by its aliases (no billion laughs)
 
 
 @dataclass
@@ -52,12 +56,63 @@ def _walk(node: yaml.Node, location: Location, document: YamlDocument) -> None:
             _walk(item, child, document)
 
 
-def parse_yaml(text: str, path: Path) -> YamlDocument:
-    """Parse one YAML document (safe loader); raise YamlSyntaxError with the line."""
+def _check_shape(text: str) -> None:
+    """Refuse a document too big, too deep or too aliased, before any recursive parser
+    sees it. yaml.parse is an iterative event stream: it is safe on any input."""
+    if len(text) > MAX_BYTES:
+        raise yaml.YAMLError(f"the document is over {MAX_BYTES // 1024} KiB")
+    depth = aliases = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise yaml.YAMLError(f"the document nests deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise yaml.YAMLError(f"the document uses more than {MAX_ALIASES} aliases")
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Nodes in the document once aliases are expanded (memoized: linear time)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(key, sizes) + _expanded_size(value, sizes)
+                    for key, value in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, sizes) for item in node.value)
+    sizes[id(node)] = min(size, MAX_NODES + 1)
+    return sizes[id(node)]
+
+
+def load_bounded(text: str) -> Any:
+    """yaml.safe_load for text from outside (a host's report on a shared branch): bounded
+    in size, depth and aliases; yaml.YAMLError when it is over a bound."""
+    _check_shape(text)
+    loader = FastLoader(text)
     try:
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_NODES:
+            raise yaml.YAMLError(f"the document expands to more than {MAX_NODES} nodes")
+        return loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+
+
+def parse_yaml(text: str, path: Path) -> YamlDocument:
+    """Parse one YAML document (safe loader, bounded); raise YamlSyntaxError with the line."""
+    try:
+        _check_shape(text)
         loader = FastLoader(text)
         try:
             node = loader.get_single_node()
+            if node is not None and _expanded_size(node, {}) > MAX_NODES:
+                raise yaml.YAMLError(f"the document expands to more than {MAX_NODES} nodes")
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -107,7 +108,13 @@ def run_playbook(request: RunRequest) -> RunResult:
     private, links, probed = _private_dir(request)
     trace_file = request.run_dir / "work" / f"trace-{run_id}" if request.trace else None
     collected: list[dict[str, Any]] = []
-    options: list[str] = []
+    # vars reach Ansible through a 0600 file in the 0700 private dir: never on the
+    # command line (ps, the artifacts' `command` file)
+    variables = private / "extravars.json"
+    descriptor = os.open(variables, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+        json.dump(request.extravars, stream)
+    options: list[str] = ["-e", f"@{variables}"]
     if request.vault_password_file:
         options += ["--vault-password-file", request.vault_password_file]
     if request.check:
@@ -121,9 +128,8 @@ def run_playbook(request: RunRequest) -> RunResult:
             artifact_dir=str(artifacts),
             ident=run_id,
             playbook=str(request.playbook),
-            extravars=request.extravars,
             envvars=_environment(request, trace_file, links),
-            cmdline=" ".join(options) or None,
+            cmdline=shlex.join(options),
             event_handler=lambda event: _keep(collected, event),
             cancel_callback=request.cancel.is_set,
             timeout=request.timeout,

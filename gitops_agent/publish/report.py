@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 from gitops_agent import __version__
+from gitops_agent.config.yamlfile import load_bounded
 
 STATES = ("applied", "unchanged", "failed", "removed", "suspended", "blocked",
           "rolled_back", "drifted")
@@ -47,7 +48,6 @@ def build(host: str, updated: str, config_commit: str | None,
     }
 
 
-LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -61,8 +61,8 @@ def same_except_time(old_text: str | None, report: dict[str, Any]) -> bool:
     if not old_text:
         return False
     try:
-        old = yaml.load(old_text, Loader=LOADER)
-    except yaml.YAMLError:
+        old = load_bounded(old_text)  # anyone with push access may have written it
+    except (yaml.YAMLError, RecursionError):
         return False
     if not isinstance(old, dict):
         return False

@@ -12,6 +12,8 @@ from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from gitops_agent.config.apps import APP_NAME
+
 log = logging.getLogger(__name__)
 VERSION = 2  # 2: apps keep the inputs their last apply read (version 1 had a digest)
 
@@ -102,6 +104,9 @@ def load_state(path: Path, quarantine: bool = False) -> State:
                     data.get("version"))
     apps: dict[str, AppRecord] = {}
     for name, record in data["apps"].items():
+        if not isinstance(name, str) or not APP_NAME.match(name):
+            log.warning("%s: %r is not an app name: its record is ignored", path, name)
+            continue
         try:
             apps[str(name)] = AppRecord.from_dict(record)
         except (ValueError, TypeError) as error:

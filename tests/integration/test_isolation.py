@@ -97,3 +97,36 @@ def test_the_leftover_temp_file_check_can_fail(tmp_path):
     (tmp_path / "runs" / "web" / "work" / "run-abc").mkdir(parents=True)
 
     assert temporary_files(tmp_path) == [".state.json.k2j3h4", "runs/web/work/run-abc"]
+
+
+def test_app_vars_never_reach_the_command_line_or_the_artifacts(world):
+    from tests.helpers import runs
+
+    secret = "s3cr3t-password-value"
+    world.app("web", f"playbook: playbooks/record.yml\nvars: {{greeting: {secret}}}\n")
+    world.config_repo.commit()
+
+    done = cli("run", config=world.config_path)
+
+    assert done.returncode == 0, done.stderr
+    assert secret in (world.out / "web.json").read_text()  # the playbook got it
+    (run,) = runs(world.state_dir, "web")
+    for path in run.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
+def test_an_app_file_named_dot_dot_touches_nothing_outside_its_place(world):
+    world.app("web").config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+    world.config_repo.write("apps/...yml", "playbook: playbooks/record.yml\n").commit()
+
+    invalid = cli("run", config=world.config_path)
+    world.config_repo.remove("apps/...yml").commit()
+    after = cli("run", config=world.config_path)
+
+    assert invalid.returncode == 2 and "must match" in invalid.stderr
+    assert after.returncode == 0, after.stderr
+    assert (world.state_dir / "state.json").exists()
+    assert (world.state_dir / "repos" / "config" / "apps" / "web.yml").exists()
+    assert list(state(world.state_dir)["apps"]) == ["web"]

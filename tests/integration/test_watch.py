@@ -184,3 +184,19 @@ def test_watch_backs_off_while_the_config_repo_is_unreachable(world, tmp_path):
         assert running.stop() == 0
     log = running.log
     assert log.index("next try in 1s") < log.index("next try in 2s") < log.index("next try in 4s")
+
+
+def test_sync_with_a_stale_pid_file_never_signals_an_unrelated_process(world):
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        world.state_dir.mkdir(parents=True, exist_ok=True)
+        (world.state_dir / "watch.pid").write_text(f"{bystander.pid}\n")
+
+        done = cli("sync", config=world.config_path)
+
+        assert done.returncode == 1 and "no gitops-agent watch is running" in done.stderr
+        time.sleep(0.2)
+        assert bystander.poll() is None  # SIGUSR1 would have killed it
+    finally:
+        bystander.kill()
+        bystander.wait()

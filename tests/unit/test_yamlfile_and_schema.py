@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gitops_agent.config.schema import load_schema, schema_problems
 from gitops_agent.config.yamlfile import YamlSyntaxError, load_yaml, parse_yaml
@@ -192,3 +193,34 @@ def test_schema_problems_known_valid_document_skips_validation_but_not_errors(tm
     invalid = parse_yaml("config_repo: {url: /cached}\nbogus: 1\n", PATH)
     assert schema_problems(invalid, "agent")  # never cached, always reported
     assert schema._digest("agent", invalid.data) not in schema._known_valid
+
+
+BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + level)}: &{chr(98 + level)} [{', '.join([f'*{chr(97 + level)}'] * 10)}]\n"
+    for level in range(8))
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("[" * 100_000 + "]" * 100_000, "nests deeper than 64 levels"),
+    ("a:\n" + "".join("  " * depth + "b:\n" for depth in range(1, 80)), "nests deeper"),
+    (BILLION_LAUGHS, "expands to more than 200000 nodes"),
+    ("a: [" + ", ".join(["*x"] * 101) + "]\n", "more than 100 aliases"),
+    ("a: " + "x" * (1024 * 1024 + 1), "over 1024 KiB"),
+])
+def test_hostile_yaml_is_refused_with_a_line_not_a_crash(text, problem):
+    from gitops_agent.config.yamlfile import load_bounded
+
+    with pytest.raises(YamlSyntaxError, match=problem):
+        parse_yaml(text, PATH)
+    with pytest.raises(yaml.YAMLError):
+        load_bounded(text)
+
+
+def test_bounded_yaml_still_reads_ordinary_documents_with_aliases():
+    from gitops_agent.config.yamlfile import load_bounded
+
+    text = "base: &base {port: 80}\nweb: *base\nlist: [1, 2, {a: [b]}]\n"
+
+    assert load_bounded(text) == {"base": {"port": 80}, "web": {"port": 80},
+                                  "list": [1, 2, {"a": ["b"]}]}
+    assert parse_yaml(text, PATH).data["web"] == {"port": 80}
