@@ -1,4 +1,4 @@
-"""The only module that imports ansible_runner: one playbook run on localhost -> RunResult."""
+"""One playbook run on localhost -> RunResult: set up, supervise runner_child, clean up."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import os
 import shlex
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -18,9 +20,13 @@ from typing import Any
 import yaml
 
 from gitops_agent.clock import now_iso
-from gitops_agent.execute import ansible_env, events, tracing
+from gitops_agent.execute import ansible_env, artifact, events, reaper, tracing
 
 SUMMARY = "gitops-run.json"
+HARD_STOP = 30.0  # seconds past the deadline before the runner process is killed
+# the agent's own copy of the package, whatever the child's sys.path would find
+CHILD = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r}); "
+         "from gitops_agent.execute.runner_child import main; sys.exit(main())")
 
 
 @dataclass
@@ -91,15 +97,59 @@ def _environment(request: RunRequest, trace_file: Path | None,
     return environment
 
 
-def _keep(collected: list[dict[str, Any]], event: dict[str, Any]) -> bool:
-    collected.append(event)
-    return True  # runner drops events whose handler returns False
+def _job(request: RunRequest, private: Path, artifacts: Path, run_id: str,
+         environment: dict[str, str], options: list[str]) -> Path:
+    """The job file runner_child reads (0600, in the 0700 private dir)."""
+    job = {
+        "runner": {"private_data_dir": str(private), "artifact_dir": str(artifacts),
+                   "ident": run_id, "playbook": str(request.playbook), "envvars": environment,
+                   "cmdline": shlex.join(options), "quiet": not request.show_output},
+        "timeout": request.timeout,
+        "result": str(private / "outcome.json"),
+    }
+    path = private / "job.json"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+        json.dump(job, stream)
+    return path
+
+
+def _supervise(request: RunRequest, job: Path, private: Path, deadline: float
+               ) -> events.Outcome:
+    """Run runner_child to its end: SIGTERM on cancel, SIGKILL well past the deadline."""
+    output = None if request.show_output else subprocess.DEVNULL
+    with (private / "child.log").open("w") as log_file:
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(job)],
+            stdin=subprocess.DEVNULL, stdout=output,
+            stderr=None if request.show_output else log_file)
+        asked = False
+        while True:
+            try:
+                child.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if request.cancel.is_set() and not asked:
+                child.send_signal(signal.SIGTERM)
+                asked = True
+            if time.monotonic() > deadline + HARD_STOP:
+                child.kill()
+    try:
+        data = json.loads((private / "outcome.json").read_text(encoding="utf-8"))
+        data["tasks"] = [events.TaskResult(**task) for task in data["tasks"]]
+        return events.Outcome(**data)
+    except (OSError, ValueError, TypeError, KeyError):
+        why = artifact.tail(private / "child.log", 300).strip().splitlines()
+        status = "timeout" if time.monotonic() > deadline else "failed"
+        return events.Outcome(status=status, rc=child.returncode or 1, message=(
+            f"the runner process ended without a result (exit {child.returncode}"
+            + (f": {why[-1]}" if why else "") + ")"))
 
 
 def run_playbook(request: RunRequest) -> RunResult:
-    """Run one playbook through ansible-runner; never raises for a failing playbook."""
-    import ansible_runner  # imported only when a playbook really runs
-
+    """Run one playbook through ansible-runner (in runner_child); never raises for a
+    failing playbook."""
     request.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(request.run_dir, 0o700)
     artifacts = request.run_dir / "artifacts"
@@ -107,7 +157,6 @@ def run_playbook(request: RunRequest) -> RunResult:
     run_id = uuid.uuid4().hex
     private, links, probed = _private_dir(request)
     trace_file = request.run_dir / "work" / f"trace-{run_id}" if request.trace else None
-    collected: list[dict[str, Any]] = []
     # vars reach Ansible through a 0600 file in the 0700 private dir: never on the
     # command line (ps, the artifacts' `command` file)
     variables = private / "extravars.json"
@@ -122,30 +171,19 @@ def run_playbook(request: RunRequest) -> RunResult:
     if request.diff:
         options.append("--diff")
     started, clock = now_iso(), time.monotonic()
+    deadline = clock + request.timeout  # the monotonic clock: a clock step changes nothing
+    environment = {**_environment(request, trace_file, links), reaper.MARKER: run_id}
     try:
-        runner = ansible_runner.run(
-            private_data_dir=str(private),
-            artifact_dir=str(artifacts),
-            ident=run_id,
-            playbook=str(request.playbook),
-            envvars=_environment(request, trace_file, links),
-            cmdline=shlex.join(options),
-            event_handler=lambda event: _keep(collected, event),
-            cancel_callback=request.cancel.is_set,
-            timeout=request.timeout,
-            rotate_artifacts=request.keep_artifacts,
-            quiet=not request.show_output,
-            suppress_env_files=True,
-        )
-        status, rc = str(runner.status), int(runner.rc if runner.rc is not None else 1)
-        stdout_path = artifacts / run_id / "stdout"
-        stdout = stdout_path.read_text(errors="replace") if stdout_path.exists() else ""
+        job = _job(request, private, artifacts, run_id, environment, options)
+        outcome = _supervise(request, job, private, deadline)
     finally:
+        if request.cancel.is_set() or time.monotonic() > deadline:
+            reaper.end_run(run_id)  # all it started, also what left its process group
         shutil.rmtree(private, ignore_errors=True)
+    artifact.rotate(artifacts, request.keep_artifacts, run_id)
     reads = tracing.collect(trace_file) if trace_file is not None else None
     if reads is not None:
         reads.probed |= probed
-    outcome = events.fold(collected, status, rc, stdout[-4000:], request.timeout)
     result = RunResult(run_id, started, round(time.monotonic() - clock, 2), outcome,
                        artifacts / run_id, reads)
     _write_summary(request, result)
