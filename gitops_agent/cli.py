@@ -81,15 +81,18 @@ def configure_command(path: Path) -> int:
 @click.option("--no-push", is_flag=True, help="Do not push the status report.")
 @click.option("--drift-check", is_flag=True,
               help="Also check unchanged apps in check mode: report drift or self-heal.")
+@click.option("--allow-rewind", is_flag=True,
+              help="With verify: apply a config commit that does not descend from the "
+                   "last applied one (a rollback), this once.")
 @command()
 def run_command(config: AgentConfig, apps: tuple[str, ...], force: bool, no_push: bool,
-                drift_check: bool) -> int:
+                drift_check: bool, allow_rewind: bool) -> int:
     """One reconcile pass (what a systemd timer calls).
 
     Exit 0 all ok, 1 an app failed, 2 bad config, 75 another run holds the lock."""
     from gitops_agent.commands.run import run
 
-    return run(config, apps, force, not no_push, drift_check)
+    return run(config, apps, force, not no_push, drift_check, allow_rewind)
 
 
 @main.command("plan")

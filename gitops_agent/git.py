@@ -223,11 +223,14 @@ def local_changes(path: Path, ignored: bool = True) -> list[str]:
     return [line[3:] for line in out.splitlines() if line]
 
 
-def fetch(path: Path, url: str, auth: Auth, what: str, depth: int | None = 1) -> None:
+def fetch(path: Path, url: str, auth: Auth, what: str, depth: int | None = 1,
+          unshallow: bool = False) -> None:
     """Fetch `what` (a sha or a ref) from `url` into `path`'s FETCH_HEAD."""
     args = ["fetch", "-q", "--no-tags", "--no-recurse-submodules"]
     if depth:
         args.append(f"--depth={depth}")
+    elif unshallow:
+        args.append("--unshallow")
     run([*args, "--", url, what], cwd=path, auth=auth, timeout=NETWORK_TIMEOUT)
 
 
@@ -275,6 +278,12 @@ def archive(path: Path, sha: str) -> bytes:
     if status != 0:
         raise GitError(f"git archive {sha[:12]} failed: {_reason(str(err), status)}")
     return bytes(out)
+
+
+def is_ancestor(path: Path, older: str, newer: str) -> bool:
+    """Whether commit `older` is `newer` or one of its ancestors (in `path`'s history)."""
+    status, _, _ = run(["merge-base", "--is-ancestor", older, newer], cwd=path, check=False)
+    return status == 0
 
 
 def verify_commit(path: Path, sha: str, allowed_signers: str) -> str | None:

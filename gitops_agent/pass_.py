@@ -44,6 +44,7 @@ class Options:
     show_output: bool = False
     check: bool = False  # check mode: nothing is recorded or pushed
     drift_check: bool = False  # check unchanged apps for drift (self-heal if asked)
+    allow_rewind: bool = False  # with verify: apply a commit that does not descend, once
     diff: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
 
@@ -113,7 +114,8 @@ class Pass:
             state = load_state(self.layout.state_file, quarantine=not self.options.check)
             pushing = self._pushing()
             self.observation = observe(self.config, self.layout, state, self.auth,
-                                       self.options.only, pushing)
+                                       self.options.only, pushing,
+                                       allow_rewind=self.options.allow_rewind)
             plan = plan_of(self.observation, state, self.suspended, self.options)
             if plan.refused:
                 return self._refuse(state, plan)

@@ -32,8 +32,9 @@ def print_result(result: PassResult) -> None:
 
 
 def run(config: AgentConfig, apps: tuple[str, ...], force: bool, push: bool,
-        drift_check: bool = False) -> int:
-    options = Options(only=apps, force=force, push=push, drift_check=drift_check)
+        drift_check: bool = False, allow_rewind: bool = False) -> int:
+    options = Options(only=apps, force=force, push=push, drift_check=drift_check,
+                      allow_rewind=allow_rewind)
     cancel_on_signals(options.cancel)
     result = Pass(config, options).run()
     print_result(result)

@@ -14,24 +14,27 @@ log = logging.getLogger(__name__)
 
 
 def fetch_commit(path: Path, url: str, sha: str, auth: git.Auth,
-                 what: str | None = None) -> bool:
+                 what: str | None = None, history: bool = False) -> bool:
     """Make sure checkout `path` has commit `sha`, fetching only when it does not.
 
-    `what` is a ref name to fetch if the server refuses a fetch by sha. A checkout git
-    cannot open is replaced first (git.ensure_repo), and the log says so.
+    `what` is a ref name to fetch if the server refuses a fetch by sha; `history` asks
+    for the whole history (to check ancestry). A checkout git cannot open is replaced
+    first (git.ensure_repo), and the log says so.
     """
     replaced = git.ensure_repo(path)
     if replaced:
         log.warning("%s was broken (half-written or corrupt): moved aside to %s.broken and "
                     "cloned again", path, path.name)
-    if git.has_commit(path, sha):
+    shallow = (path / ".git" / "shallow").exists()
+    if git.has_commit(path, sha) and not (history and shallow):
         return replaced
+    depth = None if history else 1
     try:
-        git.fetch(path, url, auth, sha)
+        git.fetch(path, url, auth, sha, depth=depth, unshallow=history and shallow)
     except GitError:
         if what is None:
             raise
-        git.fetch(path, url, auth, what)
+        git.fetch(path, url, auth, what, depth=depth, unshallow=history and shallow)
     if not git.has_commit(path, sha):
         raise GitError(f"{url} did not provide commit {sha}")
     return replaced

@@ -86,13 +86,14 @@ def _select(appset: AppSet, only: tuple[str, ...], host: str) -> dict[str, App]:
 
 def observe(config: AgentConfig, layout: Layout, state: State, auth: git.Auth,
             only: tuple[str, ...] = (), pushing: bool = False,
-            scratch: Path | None = None) -> Observation:
+            scratch: Path | None = None, allow_rewind: bool = False) -> Observation:
     """Observe for a pass; with `scratch`, read only (for `plan`): nothing is moved."""
     found = remotes.list_remotes(_urls(config, state, pushing), auth)
     sha = config_commit(config, found)
     checkout = layout.config_checkout
     if scratch is None:
-        view = config_repo.checkout(checkout, config.config_repo, sha, auth)
+        view = config_repo.checkout(checkout, config.config_repo, sha, auth,
+                                    state.config_commit, allow_rewind)
     else:
         view = config_repo.readonly(checkout, config.config_repo, sha, auth, scratch)
     if view.refused:

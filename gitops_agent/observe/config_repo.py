@@ -42,21 +42,41 @@ def _verify(repo: Path, sha: str, settings: RepoConfig) -> str | None:
     if not settings.allowed_signers:
         return None
     reason = git.verify_commit(repo, sha, settings.allowed_signers)
-    if reason is not None:
-        log.error("config commit %s failed signature verification: %s", sha[:12], reason)
+    if reason is None:
+        return None
+    log.error("config commit %s failed signature verification: %s", sha[:12], reason)
+    return f"it is not signed by an allowed key: {reason}"
+
+
+def _rewound(path: Path, sha: str, applied: str | None, allow_rewind: bool) -> str | None:
+    """Why `sha` may not follow the last applied commit (it does not descend from it)."""
+    if applied is None or applied == sha or git.is_ancestor(path, applied, sha):
+        return None
+    if allow_rewind:
+        log.warning("config commit %s does not descend from the last applied %s: applied "
+                    "because --allow-rewind says so", sha[:12], applied[:12])
+        return None
+    reason = (f"it does not descend from the last applied commit {applied[:12]} (a rollback "
+              "or a force-push); `gitops-agent run --allow-rewind` applies it once")
+    log.error("config commit %s refused: %s", sha[:12], reason)
     return reason
 
 
-def checkout(path: Path, settings: RepoConfig, sha: str, auth: git.Auth) -> ConfigView:
-    """The agent's config checkout, moved to `sha` (unless its signature is refused)."""
+def checkout(path: Path, settings: RepoConfig, sha: str, auth: git.Auth,
+             applied: str | None = None, allow_rewind: bool = False) -> ConfigView:
+    """The agent's config checkout, moved to `sha` unless it is refused: with `verify`, a
+    commit must be signed by an allowed key and descend from `applied`."""
     branch = f"refs/heads/{settings.branch}"
+    history = settings.allowed_signers is not None
     try:
-        checkouts.fetch_commit(path, settings.url, sha, auth, branch)
+        checkouts.fetch_commit(path, settings.url, sha, auth, branch, history)
     except GitError as error:  # a corrupt object: clone again once
         log.warning("%s: %s: cloning it again", path, error)
         git.replace_repo(path)
-        checkouts.fetch_commit(path, settings.url, sha, auth, branch)
+        checkouts.fetch_commit(path, settings.url, sha, auth, branch, history)
     refused = _verify(path, sha, settings)
+    if refused is None and history:
+        refused = _rewound(path, sha, applied, allow_rewind)
     if refused:
         return ConfigView(sha, path, path, refused=refused)
     try:

@@ -105,7 +105,7 @@ def decide(previous: AppRecord | None, facts: Facts, commit: str,
 
 def refused(names: Iterable[str], commit: str, reason: str) -> dict[str, Decision]:
     """Every known app, when the config commit itself may not be applied."""
-    why = f"config commit {commit[:12]} is not signed by an allowed key: {reason}"
+    why = f"config commit {commit[:12]} refused: {reason}"
     return {name: Decision(BLOCK, (why,)) for name in names}
 
 

@@ -93,3 +93,40 @@ def test_verify_signed_config_commits_apply_and_unsigned_are_blocked(world, tmp_
     assert healed.returncode == 0, healed.stderr
     assert runs(world.state_dir, "web") == runs_before
     assert report(repo)["apps"]["web"]["state"] == "unchanged"
+
+
+def _signed_commit(repo, key: Path, message: str) -> str:
+    git("add", "-A", cwd=repo.work)
+    git("-c", "gpg.format=ssh", "-c", f"user.signingkey={key}", "commit", "-q", "-S",
+        "--allow-empty", "-m", message, cwd=repo.work)
+    git("push", "-q", "-f", "origin", "HEAD:refs/heads/main", cwd=repo.work)
+    return git("rev-parse", "HEAD", cwd=repo.work)
+
+
+def test_verify_refuses_an_old_signed_commit_until_allow_rewind(world, tmp_path):
+    key, allowed = _signing_key(tmp_path)
+    world.configure(config_repo={"verify": {"allowed_signers": str(allowed)}})
+    repo = world.config_repo
+    world.app("web", "playbook: playbooks/record.yml\nvars: {greeting: old}\n")
+    old = _signed_commit(repo, key, "old, signed")
+    world.app("web", "playbook: playbooks/record.yml\nvars: {greeting: new}\n")
+    new = _signed_commit(repo, key, "new, signed")
+    assert cli("run", config=world.config_path).returncode == 0
+    git("reset", "-q", "--hard", old, cwd=repo.work)
+    git("push", "-q", "-f", "origin", "HEAD:refs/heads/main", cwd=repo.work)  # a rollback
+
+    refused = cli("run", config=world.config_path)
+
+    assert refused.returncode == 1
+    assert "does not descend from the last applied commit" in refused.stderr
+    web = report(repo)["apps"]["web"]
+    assert web["state"] == "blocked" and "does not descend" in web["message"]
+    assert state(world.state_dir)["config_commit"] == new
+    assert '"new"' in (world.out / "web.json").read_text()
+
+    allowed_once = cli("run", "--allow-rewind", config=world.config_path)
+
+    assert allowed_once.returncode == 0, allowed_once.stderr
+    assert "--allow-rewind says so" in allowed_once.stderr
+    assert '"old"' in (world.out / "web.json").read_text()
+    assert state(world.state_dir)["config_commit"] == old

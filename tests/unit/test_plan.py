@@ -191,9 +191,10 @@ def test_satisfies_dependents(action: str, state: str, ready: bool) -> None:
 def test_make_plan_refused_commit_blocks_every_known_app_and_keeps_no_changes() -> None:
     records = {"web": record(), "db": record()}
 
-    plan = make_plan(NEW, {}, {}, records, None, [], {}, {}, [], refusal="no signature")
+    plan = make_plan(NEW, {}, {}, records, None, [], {}, {}, [],
+                     refusal="it is not signed by an allowed key: no signature")
 
-    assert plan.refused == "no signature"
+    assert plan.refused == "it is not signed by an allowed key: no signature"
     assert {decision.action for decision in plan.decisions.values()} == {BLOCK}
     assert "not signed by an allowed key: no signature" in plan.decisions["web"].text()
     assert plan.errors and not plan.pending
