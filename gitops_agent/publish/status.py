@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -59,7 +60,27 @@ def publish(repo: Path, url: str, branch: str, auth: git.Auth, host: str,
     """Push `document` as hosts/<host>.yml and .md; False when the branch already says it.
 
     `tip` is the branch's commit if already known from ls-remote (None: no branch yet).
+    The local repo is only a cache: when it turns out corrupt it is dropped and the
+    push tried once more from scratch.
     """
+    try:
+        return _publish(repo, url, branch, auth, host, document, tip)
+    except GitError:
+        if not repo.exists() or _sound(repo):
+            raise
+    log.warning("%s is corrupt: dropped and built again", repo)
+    shutil.rmtree(repo, ignore_errors=True)
+    return _publish(repo, url, branch, auth, host, document, False)
+
+
+def _sound(repo: Path) -> bool:
+    status, _, _ = git.run(["fsck", "--no-dangling", "--no-progress"],
+                           cwd=repo, check=False)
+    return status == 0
+
+
+def _publish(repo: Path, url: str, branch: str, auth: git.Auth, host: str,
+             document: dict[str, Any], tip: str | bool | None) -> bool:
     if not (repo / "HEAD").exists():
         repo.mkdir(parents=True, exist_ok=True)
         git.run(["init", "-q", "--bare", str(repo)])

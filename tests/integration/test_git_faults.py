@@ -105,3 +105,24 @@ def test_a_branch_named_like_a_pinned_tag_or_short_sha_never_wins(world, tmp_pat
     assert apps["by-tag"]["source_commit"] == pinned
     assert apps["by-sha"]["source_commit"] == pinned
     assert (world.state_dir / "repos/apps/by-tag/a.txt").read_text() == "pinned\n"
+
+
+def test_a_corrupt_status_clone_is_dropped_and_the_report_still_pushed(world):
+    world.app("web").config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+    objects = world.state_dir / "repos" / "status.git" / "objects"
+    loose = [path for path in objects.glob("??/*") if path.is_file()]
+    assert loose
+    for path in loose:
+        path.chmod(0o644)
+        path.write_bytes(b"not an object")
+    world.app("web", "playbook: playbooks/record.yml\nvars: {greeting: again}\n")
+    world.config_repo.commit()
+
+    done = cli("run", config=world.config_path)
+
+    assert done.returncode == 0, done.stderr
+    assert "is corrupt: dropped and built again" in done.stderr, done.stderr
+    web = report(world.config_repo)["apps"]["web"]
+    assert web["state"] == "applied" and web["config_commit"] == git(
+        "rev-parse", "HEAD", cwd=world.config_repo.work)
