@@ -20,7 +20,7 @@ from gitops_agent.clock import now_iso
 from gitops_agent.config import APP_NAME, SCHEMA_CACHE, AgentConfig
 from gitops_agent.config import schema as schemas
 from gitops_agent.errors import EXIT_BAD_CONFIG, EXIT_FAILED, EXIT_OK
-from gitops_agent.execute import removal, scheduler
+from gitops_agent.execute import reaper, removal, scheduler
 from gitops_agent.execute.apply import Context, Target, spec_of
 from gitops_agent.execute.job import carry_out
 from gitops_agent.layout import Layout
@@ -111,6 +111,7 @@ class Pass:
         self.auth.check()
         self.layout.prepare()
         with lock.hold(self.layout.lock_file):
+            reaper.end_stale(str(self.layout.root))
             state = load_state(self.layout.state_file, quarantine=not self.options.check)
             pushing = self._pushing()
             self.observation = observe(self.config, self.layout, state, self.auth,

@@ -121,6 +121,7 @@ def _supervise(request: RunRequest, job: Path, private: Path, deadline: float
     with (private / "child.log").open("w") as log_file:
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, str(job)],
+            env={**os.environ, reaper.STATE_MARKER: str(request.run_dir.parent.parent)},
             stdin=subprocess.DEVNULL, stdout=output,
             stderr=None if request.show_output else log_file)
         asked = False
@@ -172,7 +173,8 @@ def run_playbook(request: RunRequest) -> RunResult:
         options.append("--diff")
     started, clock = now_iso(), time.monotonic()
     deadline = clock + request.timeout  # the monotonic clock: a clock step changes nothing
-    environment = {**_environment(request, trace_file, links), reaper.MARKER: run_id}
+    environment = {**_environment(request, trace_file, links), reaper.MARKER: run_id,
+                   reaper.STATE_MARKER: str(request.run_dir.parent.parent)}
     try:
         job = _job(request, private, artifacts, run_id, environment, options)
         outcome = _supervise(request, job, private, deadline)

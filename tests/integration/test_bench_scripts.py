@@ -31,3 +31,11 @@ def test_bench_inputs_quick_run_finds_no_miss():
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "misses=0" in done.stdout.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_bench_kills_short_run_loses_nothing():
+    done = bench("bench/bench_kills.py", "--apps", "4", "--passes", "6")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "problems=0" in done.stdout

@@ -113,3 +113,22 @@ def test_a_flood_of_output_keeps_the_agent_and_its_artifacts_small(world):
     assert size < 21 * 1024 * 1024, f"{size} bytes of artifacts"
     record = state(world.state_dir)["apps"]["flood"]
     assert record["state"] == "failed" and len(record["message"]) < 2000
+
+
+def test_processes_left_by_a_killed_agent_end_at_the_next_pass(world):
+    world.config_repo.write("playbooks/escape.yml", ESCAPE)
+    world.app("escape", "playbook: playbooks/escape.yml\ntimeout: 600\n").config_repo.commit()
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    agent = subprocess.Popen([sys.executable, "-m", "gitops_agent", "run", "--config",
+                              str(world.config_path)], env=environment,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid = escapee(world)
+    agent.send_signal(signal.SIGKILL)  # no chance to clean up
+    agent.wait()
+    assert alive(pid)
+
+    world.app("escape", "playbook: playbooks/record.yml\n").config_repo.commit("fixed")
+    done = cli("run", config=world.config_path)
+
+    assert "ending" in done.stderr and "an agent that did not finish" in done.stderr
+    assert not alive(pid)
