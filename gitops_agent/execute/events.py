@@ -8,8 +8,10 @@ for failed tasks a short message (`msg`, `rc`, the tail of `stderr`). Output of
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 HIDDEN = "output hidden by no_log"
@@ -126,9 +128,23 @@ def _mark_rescued(tasks: list[TaskResult], failures: dict[str, int] | None) -> l
             else task for index, task in enumerate(tasks)]
 
 
-def _tail(stdout: str, lines: int = 3) -> str:
-    kept = [line.strip() for line in stdout.splitlines() if line.strip()]
-    return _clip(" | ".join(kept[-lines:]))
+ERROR_WHERE = re.compile(r"The (?:error|offending line) appears to be in '([^']*)': "
+                         r"line (\d+), column (\d+)")
+
+
+def _tail(stdout: str) -> str:
+    """What Ansible said before it ran any task, reduced to what cannot hold a secret:
+    its ERROR! line's first clause, and the file and line it points at. The rest (the
+    offending line it quotes, a failing command's output) stays in the artifacts."""
+    found = []
+    for line in stdout.splitlines():
+        if line.strip().startswith(("ERROR!", "[ERROR]:")):
+            clause = line.strip().split(":", 2)
+            found.append(":".join(clause[:2]) if clause[0] == "[ERROR]" else clause[0])
+        where = ERROR_WHERE.search(line)
+        if where:
+            found.append(f"at {Path(where.group(1)).name}:{where.group(2)}")
+    return _clip("; ".join(dict.fromkeys(found)) or "see its artifacts for Ansible's output")
 
 
 def fold(events: Iterable[dict[str, Any]], status: str, rc: int, stdout: str = "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -69,12 +70,25 @@ def same_except_time(old_text: str | None, report: dict[str, Any]) -> bool:
     return {**old, "updated": None} == {**report, "updated": None}
 
 
+CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+MARKDOWN = re.compile(r"([\\`*\[\]<>|])")  # code, emphasis, links and images, HTML, tables
+
+
 def _cell(value: Any) -> str:
-    """A markdown table cell: one line, backslashes and pipes escaped."""
+    """A markdown table cell: one line, terminal escapes and control characters dropped,
+    every character Markdown or HTML would act on escaped (a message cannot format,
+    link or inject anything in the rendered report)."""
     if value is None:
         return "—"
-    text = " ".join(str(value).splitlines())
-    return text.replace("\\", "\\\\").replace("|", "\\|")
+    text = CONTROL.sub("", " ".join(str(value).splitlines()))
+    return MARKDOWN.sub(r"\\\1", text)
+
+
+def _code(sha: Any) -> str:
+    """A commit as inline code (12 hex digits; anything else is escaped text)."""
+    if not isinstance(sha, str) or not sha:
+        return "—"
+    return f"`{sha[:12]}`" if re.fullmatch(r"[0-9a-f]+", sha) else _cell(sha)
 
 
 def _details(name: str, app: dict[str, Any]) -> list[str]:
@@ -114,12 +128,13 @@ def to_markdown(report: dict[str, Any]) -> str:
         source = app.get("source_commit")
         config = app.get("config_commit")
         duration = app.get("duration")
-        lines.append("| " + " | ".join(_cell(value) for value in (
-            name, f"**{app['state']}**", f"`{source[:12]}`" if source else None,
-            f"`{config[:12]}`" if config else None, app.get("started"),
-            f"{duration:.1f}s" if isinstance(duration, (int, float)) else None,
-            stats.get("ok"), stats.get("changed"), stats.get("failed"), app.get("message"),
-        )) + " |")
+        cells = [_cell(name), f"**{_cell(app['state'])}**", _code(source), _code(config),
+                 *(_cell(value) for value in (
+                     app.get("started"),
+                     f"{duration:.1f}s" if isinstance(duration, (int, float)) else None,
+                     stats.get("ok"), stats.get("changed"), stats.get("failed"),
+                     app.get("message")))]
+        lines.append("| " + " | ".join(cells) + " |")
     details = [line for name, app in report["apps"].items() for line in _details(name, app)]
     if details:
         lines += ["", "## Details", "", *details]

@@ -297,22 +297,26 @@ def test_fold_syntax_error_has_no_stats_and_takes_the_stdout_tail():
     assert "YAML parsing failed" in outcome.message
 
 
-def test_fold_without_stats_message_keeps_the_last_three_stdout_lines():
-    stdout = "\n".join(f"line {number}" for number in range(10)) + "\n\n   \n"
+def test_fold_without_stats_message_names_the_error_never_the_quoted_line():
+    stdout = ("ERROR! Syntax Error while loading YAML.\n  did not find expected key\n\n"
+              "The error appears to be in '/srv/config/playbooks/web.yml': line 3, column 5,"
+              " but may\nbe elsewhere in the file.\n\nThe offending line appears to be:\n\n"
+              "    db_password: hunter2\n    ^ here\n")
+
+    outcome = fold([], "failed", 4, stdout)
+
+    assert outcome.message == ("ansible-playbook failed (rc 4): ERROR! Syntax Error while "
+                               "loading YAML.; at web.yml:3")
+    assert "hunter2" not in outcome.message
+
+
+def test_fold_without_stats_or_error_line_points_at_the_artifacts():
+    stdout = "\n".join(f"secret line {number}" for number in range(10))
 
     outcome = fold([], "failed", 1, stdout)
 
-    assert outcome.message == "ansible-playbook failed (rc 1): line 7 | line 8 | line 9"
-
-
-def test_fold_without_stats_long_stdout_message_is_clipped():
-    stdout = "\n".join(f"line {number} " + "x" * 200 for number in range(10))
-
-    outcome = fold([], "failed", 1, stdout)
-
-    assert outcome.message.startswith("ansible-playbook failed (rc 1): line 7 ")
-    assert len(outcome.message) == 300
-    assert outcome.message.endswith("…")
+    assert outcome.message == ("ansible-playbook failed (rc 1): see its artifacts for "
+                               "Ansible's output")
 
 
 def test_fold_without_stats_and_empty_stdout_still_gives_the_rc():

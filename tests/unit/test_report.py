@@ -408,3 +408,14 @@ def test_to_markdown_details_show_suspension_rollback_and_drift():
     assert f"- **back** rolled back to config `{'c' * 12}`, source `{'a' * 12}` (run r1)" \
         in markdown
     assert "- **moved** drifted: Write config" in markdown
+
+
+def test_to_markdown_message_cannot_format_link_or_inject():
+    hostile = "\x1b[31mred\x1b[0m [click](https://evil.example) <img src=x> `code` | *x*\x07"
+    document = report(billing=record(message=hostile))
+
+    text = to_markdown(document)
+
+    assert "\x1b" not in text and "\x07" not in text
+    assert r"\[click\](https://evil.example)" in text
+    assert r"\<img src=x\>" in text and r"\`code\`" in text and r"\| \*x\*" in text
