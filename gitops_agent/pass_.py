@@ -19,7 +19,7 @@ from gitops_agent import git, lock
 from gitops_agent.clock import now_iso
 from gitops_agent.config import APP_NAME, SCHEMA_CACHE, AgentConfig
 from gitops_agent.config import schema as schemas
-from gitops_agent.errors import EXIT_BAD_CONFIG, EXIT_FAILED, EXIT_OK
+from gitops_agent.errors import EXIT_BAD_CONFIG, EXIT_FAILED, EXIT_OK, ConfigError, FatalError
 from gitops_agent.execute import reaper, removal, scheduler
 from gitops_agent.execute.apply import Context, Target, spec_of
 from gitops_agent.execute.job import carry_out
@@ -114,9 +114,14 @@ class Pass:
             reaper.end_stale(str(self.layout.root))
             state = load_state(self.layout.state_file, quarantine=not self.options.check)
             pushing = self._pushing()
-            self.observation = observe(self.config, self.layout, state, self.auth,
-                                       self.options.only, pushing,
-                                       allow_rewind=self.options.allow_rewind)
+            try:
+                self.observation = observe(self.config, self.layout, state, self.auth,
+                                           self.options.only, pushing,
+                                           allow_rewind=self.options.allow_rewind)
+            except FatalError as error:
+                if not isinstance(error, ConfigError):  # the repo, not the user's input
+                    self._report_failure(state, str(error))
+                raise
             plan = plan_of(self.observation, state, self.suspended, self.options)
             if plan.refused:
                 return self._refuse(state, plan)
@@ -212,7 +217,7 @@ class Pass:
     def _finish(self, state: State, plan: Plan, observation: Observation) -> PassResult:
         pushed = None
         if not self.options.check:
-            state.config_commit, state.updated = plan.commit, now_iso()
+            state.config_commit, state.updated, state.error = plan.commit, now_iso(), None
             save_state(self.layout.state_file, state)
             schemas.save_known_valid(self.layout.root / SCHEMA_CACHE)
             pushed = self._publish(self._document(state, plan.commit))
@@ -226,17 +231,27 @@ class Pass:
         return PassResult(code, plan.commit, self.records, plan.invalid, pushed, watch, plan)
 
     # --- publish -------------------------------------------------------------------
-    def _document(self, state: State, sha: str | None) -> dict[str, Any]:
+    def _document(self, state: State, sha: str | None,
+                  error: str | None = None) -> dict[str, Any]:
         apps = {name: asdict(record) for name, record in state.apps.items()}
         apps.update({name: asdict(record) for name, record in self.records.items()})
-        return report.build(self.config.host, now_iso(), sha, apps)
+        return report.build(self.config.host, now_iso(), sha, apps, error)
+
+    def _report_failure(self, state: State, error: str) -> None:
+        """The pass could not even start on the config repo: say so in the report (the
+        apps keep their last results) and in state, for `status`."""
+        if self.options.check:
+            return
+        state.error = error
+        save_state(self.layout.state_file, state)
+        self._publish(self._document(state, state.config_commit, error))
 
     def _publish(self, document: dict[str, Any]) -> bool | None:
         """Push the report; a failure is a warning and never changes the pass's result."""
-        if not self._pushing() or self.observation is None:
+        if not self._pushing():
             return None
         target = self.config.status
-        refs = self.observation.remotes.get(target.url)
+        refs = self.observation.remotes.get(target.url) if self.observation else None
         tip: str | bool | None = refs.get(f"refs/heads/{target.branch}") \
             if isinstance(refs, dict) else False
         try:

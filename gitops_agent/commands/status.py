@@ -16,7 +16,8 @@ from gitops_agent.record.state import load_state
 def status(config: AgentConfig, as_json: bool) -> int:
     state = load_state(Layout(config.state_dir).state_file)
     document = report.build(config.host, state.updated or "", state.config_commit,
-                            {name: asdict(record) for name, record in state.apps.items()})
+                            {name: asdict(record) for name, record in state.apps.items()},
+                            state.error)
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return 0
@@ -25,6 +26,8 @@ def status(config: AgentConfig, as_json: bool) -> int:
         return 0
     commit = (state.config_commit or "")[:12]
     click.echo(f"{config.host}: config {commit}, last pass {state.updated}")
+    if state.error:
+        click.echo(f"  the last pass failed: {state.error}")
     for name, app in document["apps"].items():
         source = (app.get("source_commit") or "")[:12] or "-"
         click.echo(f"  {name:<24} {app['state']:<11} source {source:<12} {app['message']}")

@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 DEBOUNCE = 1.0  # seconds of quiet after a watched file's last event before re-applying
 LOCK_RETRY = 10.0
 MAX_BACKOFF = 16  # after failures the wait doubles, up to 16 times the interval
-SETTLE = 0.5  # events this soon after an app's own pass are its own writes
 
 
 @dataclass
@@ -69,8 +68,6 @@ class Daemon:
         self.stopping = threading.Event()
         self.cancel = threading.Event()
         self.watched: dict[str, set[str]] = {}  # absolute file path -> apps watching it
-        self.busy_apps: set[str] = set()  # apps in the running pass (or just finished)
-        self.settled_at = 0.0
         self.observer = Observer()
         self.observed: dict[str, object] = {}  # directory -> watch handle
         self.failures = 0
@@ -96,8 +93,7 @@ class Daemon:
         with self.wakeups.lock:
             for path in paths:
                 for app in self.watched.get(path, ()):
-                    if app not in self.busy_apps or now >= self.settled_at:
-                        self.wakeups.edited[app] = now
+                    self.wakeups.edited[app] = now  # busy or not: the digest decides
         self.wakeups.event.set()
 
     # --- the main loop -------------------------------------------------------------
@@ -126,8 +122,9 @@ class Daemon:
                 if reload:
                     self._reload()
                 if ready:
-                    self._pass(Options(only=tuple(sorted(ready)), force=True,
-                                       forced_by="a watched file changed"))
+                    # not forced: the watch: digests decide, so the agent's own writes
+                    # settle and a hand edit, even one made mid-apply, is applied
+                    self._pass(Options(only=tuple(sorted(ready))))
                 if asked or now >= next_pass:
                     wait = self._pass(Options())
                     next_pass = time.monotonic() + wait
@@ -176,9 +173,6 @@ class Daemon:
         rounds = -(-(len(options.only) or self.apps_seen) // runner.workers)
         self.alive_until = time.monotonic() + runner.timeout * max(1, rounds) + 600
         splay = random.uniform(0, self.config.splay) if self.config.splay else 0.0
-        with self.wakeups.lock:
-            self.busy_apps = set(options.only) or set(self.watched_apps())
-            self.settled_at = float("inf")
         sdnotify.notify("STATUS=reconciling")
         try:
             result = Pass(self.config, options).run()
@@ -194,9 +188,6 @@ class Daemon:
             self.failures += 1
             log.exception("pass crashed")
             return interval * min(2 ** (self.failures - 1), MAX_BACKOFF) + splay
-        finally:
-            with self.wakeups.lock:
-                self.settled_at = time.monotonic() + SETTLE
         self.failures = 0
         if not options.only:
             self.apps_seen = max(1, len(result.records))
@@ -214,9 +205,15 @@ class Daemon:
         for app, paths in watch.items():
             for path in paths:
                 watched.setdefault(os.path.abspath(path), set()).add(app)
-        with self.wakeups.lock:
-            self.watched = watched
         self._observe({os.path.dirname(path) for path in watched} | {str(self.config_path.parent)})
+        now = time.monotonic()
+        with self.wakeups.lock:
+            # files watched from now on may have changed while nothing watched them (in
+            # the pass that just ran, say): one digest check of their apps catches that
+            for path in set(watched) - set(self.watched):
+                for app in watched[path]:
+                    self.wakeups.edited.setdefault(app, now)
+            self.watched = watched
 
     def _observe(self, directories: set[str] | set[Path]) -> None:
         wanted = {str(directory) for directory in directories if os.path.isdir(directory)}

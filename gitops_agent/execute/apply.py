@@ -17,7 +17,7 @@ from gitops_agent.execute.ansible_env import SHIPPED
 from gitops_agent.execute.tracing import Reads
 from gitops_agent.git import Auth
 from gitops_agent.layout import Layout
-from gitops_agent.observe import SHIPPED_FACT, AppView, watch
+from gitops_agent.observe import SHIPPED_FACT, AppView
 from gitops_agent.observe.tree import Tree
 from gitops_agent.plan import inputs as recorded
 from gitops_agent.record.state import AppRecord
@@ -138,10 +138,12 @@ def inputs_of(context: Context, target: Target, reads: Reads | None) -> dict[str
     app = target.app
     facts = {key: value for key, value in target.view.facts.items()
              if key != SHIPPED_FACT or reads.shipped()}  # so an upgrade re-applies just these
-    # watch: files as the apply left them (a playbook often manages the file it watches)
+    # watch: files as they were before the run. A playbook that manages the file it
+    # watches is applied once more to settle (it then finds the file as it left it); a
+    # hand edit made during the run is never taken for the applied state.
     return recorded.record(tree, reads.in_repo(reads.read), reads.in_repo(reads.probed),
                            reads.in_repo(reads.listed), (app.file,), app.paths,
-                           target.source_commit, facts, watch.digests(app.watch)).to_dict()
+                           target.source_commit, facts, target.view.watch).to_dict()
 
 
 def apply(context: Context, target: Target, previous: AppRecord | None) -> AppRecord:

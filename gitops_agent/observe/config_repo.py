@@ -18,6 +18,7 @@ from gitops_agent import git
 from gitops_agent.config import RepoConfig
 from gitops_agent.errors import GitError
 from gitops_agent.execute import checkouts
+from gitops_agent.observe import signature
 from gitops_agent.observe.tree import Tree, read_tree
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ def _verify(repo: Path, sha: str, settings: RepoConfig) -> str | None:
     if not settings.allowed_signers:
         return None
     reason = git.verify_commit(repo, sha, settings.allowed_signers)
+    if reason is None:
+        reason = signature.valid_now(repo, sha, settings.allowed_signers)
     if reason is None:
         return None
     log.error("config commit %s failed signature verification: %s", sha[:12], reason)

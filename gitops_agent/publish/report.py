@@ -31,15 +31,17 @@ def _app(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def build(host: str, updated: str, config_commit: str | None,
-          apps: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The report document: SPEC §5 field for field, apps in name order."""
+          apps: dict[str, dict[str, Any]], error: str | None = None) -> dict[str, Any]:
+    """The report document: SPEC §5 field for field, apps in name order; `error` says
+    why the last pass could not reach or use the config repo (apps keep their last
+    results)."""
     summary = {"apps": len(apps), **dict.fromkeys(SUMMARY_KEYS, 0)}
     for record in apps.values():
         if record["state"] in summary:
             summary[record["state"]] += 1
         elif record["state"] in STATES:
             summary[record["state"]] = summary.get(record["state"], 0) + 1
-    return {
+    document = {
         "host": host,
         "agent_version": __version__,
         "updated": updated,
@@ -47,6 +49,9 @@ def build(host: str, updated: str, config_commit: str | None,
         "summary": summary,
         "apps": {name: _app(apps[name]) for name in sorted(apps)},
     }
+    if error:
+        document["error"] = error
+    return document
 
 
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -118,6 +123,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"Updated {report['updated']} by gitops-agent {report['agent_version']}"
         f" · config `{commit[:12] if commit else '—'}`",
         "",
+        *([f"**The last pass failed:** {_cell(report['error'])}", ""]
+          if report.get("error") else []),
         " · ".join(f"{key}: {value}" for key, value in summary.items()),
         "",
         "| app | state | source | config | started | duration | ok | changed | failed | message |",

@@ -77,6 +77,7 @@ class State:
     apps: dict[str, AppRecord] = field(default_factory=dict)
     config_commit: str | None = None
     updated: str | None = None
+    error: str | None = None  # why the last pass failed before any app (the config repo)
 
 
 def load_state(path: Path, quarantine: bool = False) -> State:
@@ -113,8 +114,10 @@ def load_state(path: Path, quarantine: bool = False) -> State:
             log.warning("%s: the state of app %s is unreadable (%s): it is applied again",
                         path, name, error)
     commit, updated = data.get("config_commit"), data.get("updated")
+    failure = data.get("error")
     return State(apps=apps, config_commit=commit if isinstance(commit, str) else None,
-                 updated=updated if isinstance(updated, str) else None)
+                 updated=updated if isinstance(updated, str) else None,
+                 error=failure if isinstance(failure, str) else None)
 
 
 def save_state(path: Path, state: State) -> None:
@@ -123,6 +126,7 @@ def save_state(path: Path, state: State) -> None:
         "version": VERSION,
         "updated": state.updated,
         "config_commit": state.config_commit,
+        "error": state.error,
         "apps": {name: asdict(record) for name, record in sorted(state.apps.items())},
     }
     write_atomically(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -243,7 +243,7 @@ def test_unparsable_playbook_fails_clearly_and_is_retried(world):
     assert len(runs(world.state_dir, "broken")) == 2
 
 
-def test_watched_file_the_playbook_writes_itself_does_not_loop(world, tmp_path):
+def test_watched_file_the_playbook_writes_itself_settles_and_does_not_loop(world, tmp_path):
     managed = tmp_path / "managed.conf"
     world.config_repo.write("playbooks/manage.yml", """\
 - hosts: all
@@ -256,10 +256,12 @@ def test_watched_file_the_playbook_writes_itself_does_not_loop(world, tmp_path):
               f"vars: {{managed: {managed}}}\n").config_repo.commit()
     assert cli("run", config=world.config_path).returncode == 0
 
+    settling = cli("run", config=world.config_path)  # the file it wrote is now the state
     second = cli("run", config=world.config_path)
     managed.write_text("edited by hand\n")
     healed = cli("run", config=world.config_path)
 
+    assert "applied" in settling.stdout and "watched file" in settling.stderr
     assert "unchanged" in second.stdout, second.stdout + second.stderr
     assert "applied" in healed.stdout
     assert managed.read_text() == "wanted\n"

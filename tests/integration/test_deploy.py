@@ -169,3 +169,30 @@ def test_deploy_plan_shows_pending_changes_without_making_them(world, tmp_path):
     assert "nothing to do" in settled.stdout
     assert deploy.ran() == 1
     assert state(world.state_dir)["apps"]["web"]["state"] == "applied"
+
+
+def test_deploy_refuses_to_write_a_config_file_through_a_symlink_from_the_source(world,
+                                                                                tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    source = Remote(tmp_path, "evil-src")
+    source.write("index.html", "hi\n")
+    (source.work / "conf").symlink_to(outside)  # committed as a symlink
+    source.commit("a link out of dest")
+    dest = tmp_path / "srv" / "evil"
+    world.config_repo.write("files/app.ini", "[app]\n")
+    world.app("evil", f"""\
+source: {{url: {source.url}}}
+deploy:
+  dest: {dest}
+  files:
+    - {{src: files/app.ini, dest: {dest}/conf/app.ini, mode: "0600"}}
+""")
+    world.config_repo.commit("deploy evil")
+
+    done = cli("run", config=world.config_path)
+
+    assert done.returncode == 1
+    assert not (outside / "app.ini").exists()
+    record = state(world.state_dir)["apps"]["evil"]
+    assert record["state"] == "failed" and "not symlinks" in record["message"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -130,3 +131,29 @@ def test_verify_refuses_an_old_signed_commit_until_allow_rewind(world, tmp_path)
     assert "--allow-rewind says so" in allowed_once.stderr
     assert '"old"' in (world.out / "web.json").read_text()
     assert state(world.state_dir)["config_commit"] == old
+
+
+def test_verify_refuses_a_backdated_commit_by_a_retired_key(world, tmp_path):
+    key, allowed = _signing_key(tmp_path)
+    retired = allowed.read_text().replace("ops@example.test ",
+                                          'ops@example.test valid-before="20200101" ', 1)
+    allowed.write_text(retired)
+    world.configure(config_repo={"verify": {"allowed_signers": str(allowed)}})
+    repo = world.config_repo
+    world.app("web")
+    git("add", "-A", cwd=repo.work)
+    subprocess.run(["git", "-c", "user.name=Ops", "-c", "user.email=ops@example.test",
+                    "-c", "gpg.format=ssh", "-c", f"user.signingkey={key}", "commit", "-q",
+                    "-S", "-m", "backdated into the key's old window"], cwd=repo.work,
+                   check=True, env={**os.environ, "GIT_COMMITTER_DATE": "2019-06-01T00:00:00Z",
+                                    "GIT_AUTHOR_DATE": "2019-06-01T00:00:00Z"})
+    git("push", "-q", "origin", "HEAD:refs/heads/main", cwd=repo.work)
+    assert subprocess.run(["git", "-c", "gpg.format=ssh", "-c",
+                           f"gpg.ssh.allowedSignersFile={allowed}", "verify-commit", "HEAD"],
+                          cwd=repo.work, capture_output=True).returncode == 0  # git alone: ok
+
+    done = cli("run", config=world.config_path)
+
+    assert done.returncode == 1
+    assert "not allowed now" in done.stderr
+    assert not (world.out / "web.json").exists()

@@ -13,7 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from tests.helpers import SLEEPER, cli, git, report, runs, state
+import yaml
+
+from tests.helpers import SLEEPER, Remote, cli, git, report, runs, state
 
 FAILING = """\
 - hosts: all
@@ -220,17 +222,41 @@ def test_unreachable_config_repo_errors_clearly_and_keeps_state(world, tmp_path)
     shutil.move(world.config_repo.bare, away)
 
     down = cli("run", config=world.config_path)
+    status = cli("status", config=world.config_path)
 
     assert down.returncode == 1
-    assert "cannot reach the config repo" in down.stderr
-    assert len(down.stderr.strip().splitlines()) == 1 and "Traceback" not in down.stderr
-    assert (world.state_dir / "state.json").read_bytes() == saved
+    assert down.stderr.strip().splitlines()[-1].startswith(
+        "gitops-agent: error: cannot reach the config repo")
+    assert "Traceback" not in down.stderr
+    kept = json.loads(saved)
+    now = state(world.state_dir)
+    assert now["apps"] == kept["apps"] and now["config_commit"] == kept["config_commit"]
+    assert now["error"].startswith("cannot reach the config repo")
+    assert "the last pass failed: cannot reach the config repo" in status.stdout
     shutil.move(away, world.config_repo.bare)
     world.app("web", "playbook: playbooks/record.yml\nvars: {greeting: back}\n")
     world.config_repo.commit("while it was down")
     again = cli("run", config=world.config_path)
     assert again.returncode == 0, again.stderr
     assert state(world.state_dir)["apps"]["web"]["state"] == "applied"
+    assert state(world.state_dir)["error"] is None
+
+
+def test_unreachable_config_repo_is_in_the_report_of_a_separate_status_repo(world, tmp_path):
+    status_repo = Remote(tmp_path, "status")
+    world.configure(status={"url": status_repo.url})
+    world.app("web").config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+    shutil.move(world.config_repo.bare, tmp_path / "away.git")
+
+    down = cli("run", config=world.config_path)
+
+    assert down.returncode == 1
+    document = yaml.safe_load(status_repo.read("gitops-status", "hosts/web-01.yml"))
+    assert document["error"].startswith("cannot reach the config repo")
+    assert document["apps"]["web"]["state"] == "applied"  # the last results stay
+    markdown = status_repo.read("gitops-status", "hosts/web-01.md")
+    assert "The last pass failed:" in markdown
 
 
 def test_unreachable_source_repo_fails_that_app_only(world, tmp_path):

@@ -200,3 +200,27 @@ def test_sync_with_a_stale_pid_file_never_signals_an_unrelated_process(world):
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_a_hand_edit_made_while_its_app_is_applied_is_healed(world, tmp_path):
+    world.configure(interval=300)
+    managed = tmp_path / "managed.conf"
+    world.config_repo.write("playbooks/slow-manage.yml", """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Manage the watched file
+      ansible.builtin.copy: {dest: "{{ managed }}", content: "wanted\\n"}
+    - name: Take a while after writing it
+      ansible.builtin.command: sleep 4
+      changed_when: false
+""")
+    world.app("managed", f"playbook: playbooks/slow-manage.yml\nwatch: [{managed}]\n"
+              f"vars: {{managed: {managed}}}\n").config_repo.commit()
+    with daemon(world) as running:
+        wait_for(lambda: managed.exists() and managed.read_text() == "wanted\n",
+                 what="the first apply to write the file")
+        managed.write_text("edited by hand, mid-apply\n")  # the playbook is still sleeping
+        wait_for(lambda: managed.read_text() == "wanted\n", timeout=60,
+                 what="the edit to be healed")
+        assert running.stop() == 0
