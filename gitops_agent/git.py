@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +16,8 @@ from git.cmd import Git
 
 from gitops_agent.errors import ConfigError, GitError
 
+SIGNAL_GRACE = 10.0  # seconds git may still run after SIGTERM/SIGINT (to push the report)
+_stopped_at: list[float] = []  # when a signal asked the agent to stop
 NETWORK_TIMEOUT = 120.0
 LOCAL_TIMEOUT = 60.0
 IDENTITY = ("gitops-agent", "gitops-agent@localhost")
@@ -41,7 +47,8 @@ _AUTHORITY = re.compile(r"^[a-z+]+://(?:[^@/]*@)?(?P<host>[^/]*)")
 
 def validate_url(url: str) -> None:
     """Refuse URLs git could be tricked with; accept ssh, https, file and local paths."""
-    if not url or url.startswith("-") or any(c in url for c in "$`\n\r\t ") or "::" in url:
+    if (not url or url.startswith("-") or "::" in url
+            or any(c in "$`" or ord(c) <= 0x20 or ord(c) == 0x7F for c in url)):
         raise ConfigError(f"refusing git URL {url!r}: it must be an ssh, https, file URL or a path")
     if "://" in url:
         scheme = url.split("://", 1)[0].lower()
@@ -102,14 +109,42 @@ def run(args: list[str], cwd: Path | None = None, auth: Auth = Auth(),
     environment = _environment(auth)
     if cwd is not None:  # never fall through to a repo above one of the agent's own
         environment["GIT_CEILING_DIRECTORIES"] = str(Path(cwd).resolve().parent)
-    status, out, err = Git(str(cwd) if cwd else None).execute(
-        command, with_extended_output=True, with_exceptions=False,
-        kill_after_timeout=timeout, env={**environment, **(env or {})},
-        strip_newline_in_stdout=False,
-    )
+    status, out, err = _execute(command, cwd, {**environment, **(env or {})}, timeout)
     if check and status != 0:
-        raise GitError(f"git {' '.join(args[:3])} failed: {_reason(str(err), status)}")
-    return int(status or 0), str(out), str(err)
+        raise GitError(f"git {' '.join(args[:3])} failed: {_reason(err.decode(), status)}")
+    return status, out.decode("utf-8", "surrogateescape"), err.decode("utf-8", "replace")
+
+
+def stop() -> None:
+    """SIGTERM/SIGINT: git calls still running SIGNAL_GRACE seconds from now are killed
+    (a dead remote would otherwise hold the agent for minutes); quick ones, such as the
+    report's push, still finish."""
+    if not _stopped_at:
+        _stopped_at.append(time.monotonic())
+
+
+def _execute(command: list[str], cwd: Path | None, env: dict[str, str],
+             timeout: float) -> tuple[int, bytes, bytes]:
+    """Run git through GitPython; it ends at `timeout` (monotonic), or soon after stop()."""
+    # its own process group: git's helpers (git-remote-https, ssh) end with it
+    process = Git(str(cwd) if cwd else None).execute(command, as_process=True, env=env,
+                                                      start_new_session=True)
+    child = process.proc
+    if child is None:
+        raise GitError(f"{command[0]} did not start")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            out, err = child.communicate(timeout=0.2)
+            return int(child.returncode), out or b"", err or b""
+        except subprocess.TimeoutExpired:
+            signalled = bool(_stopped_at) and time.monotonic() > _stopped_at[0] + SIGNAL_GRACE
+            if signalled or time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                out, err = child.communicate()
+                why = "stopped by a signal" if signalled else f"timed out after {timeout:.0f}s"
+                return -9, out or b"", (err or b"") + f"\nfatal: {why}\n".encode()
 
 
 SSH_HINTS = (
@@ -271,13 +306,11 @@ def scratch_repo(path: Path, borrow_from: Path | None) -> None:
 
 def archive(path: Path, sha: str) -> bytes:
     """The tree of commit `sha` as a tar stream."""
-    status, out, err = Git(str(path)).execute(
-        ["git", *SAFE_CONFIG, "archive", "--format=tar", sha], with_extended_output=True,
-        with_exceptions=False, kill_after_timeout=LOCAL_TIMEOUT, stdout_as_string=False,
-        env=_environment(Auth()))
+    status, out, err = _execute(["git", *SAFE_CONFIG, "archive", "--format=tar", sha], path,
+                                _environment(Auth()), LOCAL_TIMEOUT)
     if status != 0:
-        raise GitError(f"git archive {sha[:12]} failed: {_reason(str(err), status)}")
-    return bytes(out)
+        raise GitError(f"git archive {sha[:12]} failed: {_reason(err.decode(), status)}")
+    return out
 
 
 def is_ancestor(path: Path, older: str, newer: str) -> bool:

@@ -8,6 +8,7 @@ from types import FrameType
 
 import click
 
+from gitops_agent import git
 from gitops_agent.config import AgentConfig
 from gitops_agent.pass_ import Options, Pass, PassResult
 
@@ -17,6 +18,7 @@ def cancel_on_signals(cancel: threading.Event) -> None:
 
     def handler(signum: int, frame: FrameType | None) -> None:
         cancel.set()
+        git.stop()  # a git call that hangs (a dead remote) ends at once too
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)

@@ -20,6 +20,7 @@ from types import FrameType
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from gitops_agent import git
 from gitops_agent.config import AgentConfig, load_agent_config
 from gitops_agent.daemon import sdnotify
 from gitops_agent.errors import ConfigError, FatalError, LockHeld
@@ -80,6 +81,7 @@ class Daemon:
             log.info("received %s: finishing", signal.Signals(signum).name)
             self.stopping.set()
             self.cancel.set()
+            git.stop()
             self.wakeups.event.set()
         elif signum == signal.SIGHUP:
             self.wakeups.wake(reload=True)

@@ -4,6 +4,7 @@ checkouts, a corrupt index, a hostile ~/.gitconfig. Real repos, real corruption.
 from __future__ import annotations
 
 import os
+import time
 
 from tests.helpers import Remote, cli, git, report, state
 
@@ -126,3 +127,42 @@ def test_a_corrupt_status_clone_is_dropped_and_the_report_still_pushed(world):
     web = report(world.config_repo)["apps"]["web"]
     assert web["state"] == "applied" and web["config_commit"] == git(
         "rev-parse", "HEAD", cwd=world.config_repo.work)
+
+
+def test_a_hostile_report_on_the_status_branch_does_not_stop_reporting(world, tmp_path):
+    world.app("web").config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+    planter = tmp_path / "planter"
+    git("clone", "-q", "-b", "gitops-status", world.config_repo.url, str(planter))
+    (planter / "hosts" / "web-01.yml").write_text("[" * 100_000 + "]" * 100_000)
+    git("commit", "-q", "-am", "a bomb where the report goes", cwd=planter)
+    git("push", "-q", "origin", "HEAD:gitops-status", cwd=planter)
+    world.app("web", "playbook: playbooks/record.yml\nvars: {greeting: again}\n")
+    world.config_repo.commit()
+
+    done = cli("run", config=world.config_path)
+
+    assert done.returncode == 0, done.stderr
+    assert report(world.config_repo)["apps"]["web"]["state"] == "applied"
+
+
+def test_a_clock_step_never_rotates_away_the_current_run(world):
+    world.configure(runner={"keep_artifacts": 2})
+    world.app("web").config_repo.commit()
+    for number in range(3):
+        world.app("web", f"playbook: playbooks/record.yml\nvars: {{greeting: v{number}}}\n")
+        world.config_repo.commit()
+        assert cli("run", config=world.config_path).returncode == 0
+    artifacts = world.state_dir / "runs" / "web" / "artifacts"
+    future = time.time() + 10 * 365 * 86400  # the clock stepped back: old runs look newer
+    for run in artifacts.iterdir():
+        os.utime(run, (future, future))
+    world.app("web", "playbook: playbooks/record.yml\nvars: {greeting: now}\n")
+    world.config_repo.commit()
+
+    done = cli("run", config=world.config_path)
+
+    assert done.returncode == 0, done.stderr
+    current = state(world.state_dir)["apps"]["web"]["run_id"]
+    kept = sorted(path.name for path in artifacts.iterdir())
+    assert current in kept and len(kept) == 2

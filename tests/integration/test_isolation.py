@@ -130,3 +130,15 @@ def test_an_app_file_named_dot_dot_touches_nothing_outside_its_place(world):
     assert (world.state_dir / "state.json").exists()
     assert (world.state_dir / "repos" / "config" / "apps" / "web.yml").exists()
     assert list(state(world.state_dir)["apps"]) == ["web"]
+
+
+def test_a_nul_in_a_source_url_is_that_apps_problem_only(world):
+    world.app("web").app("odd", 'playbook: playbooks/record.yml\n'
+                                'source: {url: "/srv/git/x.git\\0--upload-pack=touch"}\n')
+    world.config_repo.commit()
+
+    done = cli("run", config=world.config_path)
+
+    assert done.returncode == 2
+    assert "refusing git URL" in done.stderr and "Traceback" not in done.stderr
+    assert state(world.state_dir)["apps"]["web"]["state"] == "applied"

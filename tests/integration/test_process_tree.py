@@ -132,3 +132,31 @@ def test_processes_left_by_a_killed_agent_end_at_the_next_pass(world):
 
     assert "ending" in done.stderr and "an agent that did not finish" in done.stderr
     assert not alive(pid)
+
+
+def test_sigterm_while_git_hangs_on_a_dead_remote_ends_the_run_soon(world):
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)  # accepts connections, never says a word
+    port = listener.getsockname()[1]
+    try:
+        world.configure(config_repo={"url": f"https://127.0.0.1:{port}/fleet.git"})
+        environment = {**os.environ,
+                       "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+        agent = subprocess.Popen([sys.executable, "-m", "gitops_agent", "run", "--config",
+                                  str(world.config_path)], env=environment,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2)
+        assert agent.poll() is None  # still hanging on the remote
+        signalled = time.monotonic()
+        agent.send_signal(signal.SIGTERM)
+        _, stderr = agent.communicate(timeout=60)
+        took = time.monotonic() - signalled
+    finally:
+        listener.close()
+
+    assert agent.returncode == 1
+    assert took < 20, f"took {took:.0f}s after SIGTERM"
+    assert "stopped by a signal" in stderr and "Traceback" not in stderr

@@ -46,6 +46,8 @@ def test_validate_url_ordinary_git_url_is_accepted(url):
     "/srv/git/fleet.git\r",
     "/srv/git/fl\teet.git",
     "/srv/git/my fleet.git",
+    "/srv/git/fleet.git\0--upload-pack=x",  # a NUL crashed the whole pass
+    "/srv/git/fleet\x1b[2J.git",
 ])
 def test_validate_url_tricky_url_is_refused(url):
     with pytest.raises(ConfigError) as caught:
