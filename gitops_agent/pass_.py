@@ -99,6 +99,7 @@ class Pass:
         self.trees_lock = threading.Lock()
         self.observation: Observation | None = None
         self.suspended = suspensions.load_failing_closed(self.layout.suspensions_file)
+        self.push_error: str | None = None
 
     def _tree(self, commit: str) -> Tree:
         """The config tree at `commit`, for recording what an apply read (read once)."""
@@ -221,6 +222,9 @@ class Pass:
             save_state(self.layout.state_file, state)
             schemas.save_known_valid(self.layout.root / SCHEMA_CACHE)
             pushed = self._publish(self._document(state, plan.commit))
+            if self.push_error != state.push_error:  # `status` says whether it is pending
+                state.push_error = self.push_error
+                save_state(self.layout.state_file, state)
         if plan.invalid:
             code = EXIT_BAD_CONFIG
         elif any(record.state in FAILED_STATES for record in self.records.values()):
@@ -260,5 +264,6 @@ class Pass:
         except Exception as error:  # a report never changes the pass's result
             log.warning("status report not pushed (kept in state, pushed on a later pass): %s",
                         error, exc_info=log.isEnabledFor(logging.DEBUG))
+            self.push_error = str(error)
             return None
 

@@ -28,6 +28,8 @@ def status(config: AgentConfig, as_json: bool) -> int:
     click.echo(f"{config.host}: config {commit}, last pass {state.updated}")
     if state.error:
         click.echo(f"  the last pass failed: {state.error}")
+    if state.push_error:
+        click.echo(f"  the report is not pushed yet (retried each pass): {state.push_error}")
     for name, app in document["apps"].items():
         source = (app.get("source_commit") or "")[:12] or "-"
         click.echo(f"  {name:<24} {app['state']:<11} source {source:<12} {app['message']}")

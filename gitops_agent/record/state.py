@@ -78,6 +78,7 @@ class State:
     config_commit: str | None = None
     updated: str | None = None
     error: str | None = None  # why the last pass failed before any app (the config repo)
+    push_error: str | None = None  # why the last report was not pushed (retried each pass)
 
 
 def load_state(path: Path, quarantine: bool = False) -> State:
@@ -114,10 +115,11 @@ def load_state(path: Path, quarantine: bool = False) -> State:
             log.warning("%s: the state of app %s is unreadable (%s): it is applied again",
                         path, name, error)
     commit, updated = data.get("config_commit"), data.get("updated")
-    failure = data.get("error")
+    failure, unpushed = data.get("error"), data.get("push_error")
     return State(apps=apps, config_commit=commit if isinstance(commit, str) else None,
                  updated=updated if isinstance(updated, str) else None,
-                 error=failure if isinstance(failure, str) else None)
+                 error=failure if isinstance(failure, str) else None,
+                 push_error=unpushed if isinstance(unpushed, str) else None)
 
 
 def save_state(path: Path, state: State) -> None:
@@ -127,6 +129,7 @@ def save_state(path: Path, state: State) -> None:
         "updated": state.updated,
         "config_commit": state.config_commit,
         "error": state.error,
+        "push_error": state.push_error,
         "apps": {name: asdict(record) for name, record in sorted(state.apps.items())},
     }
     write_atomically(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -115,10 +115,14 @@ def test_report_push_failure_keeps_result_and_pushes_on_next_pass(world, tmp_pat
     assert first.returncode == 0  # a failed push never changes the pass's result
     assert "status report not pushed" in first.stderr
     assert state(world.state_dir)["apps"]["web"]["state"] == "applied"
+    pending = cli("status", config=world.config_path)
+    assert "the report is not pushed yet" in pending.stdout
     shutil.move(hidden, status_repo.bare)
     second = cli("run", config=world.config_path)
     assert second.returncode == 0
     assert report(status_repo)["apps"]["web"]["state"] == "unchanged"
+    assert state(world.state_dir)["push_error"] is None
+    assert "not pushed" not in cli("status", config=world.config_path).stdout
 
 
 def test_report_disabled_pushes_nothing(world):
