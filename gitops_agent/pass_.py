@@ -248,7 +248,8 @@ class Pass:
             return
         state.error = error
         save_state(self.layout.state_file, state)
-        self._publish(self._document(state, state.config_commit, error))
+        if self.config.status.url != self.config.config_repo.url:  # that one is unreachable
+            self._publish(self._document(state, state.config_commit, error))
 
     def _publish(self, document: dict[str, Any]) -> bool | None:
         """Push the report; a failure is a warning and never changes the pass's result."""

@@ -90,32 +90,29 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
     return sizes[id(node)]
 
 
-def load_bounded(text: str) -> Any:
-    """yaml.safe_load for text from outside (a host's report on a shared branch): bounded
-    in size, depth and aliases; yaml.YAMLError when it is over a bound."""
+def _compose(text: str) -> tuple[yaml.Node | None, Any]:
+    """(node graph, data) of one bounded document; yaml.YAMLError over a bound."""
     _check_shape(text)
     loader = FastLoader(text)
     try:
         node = loader.get_single_node()
         if node is not None and _expanded_size(node, {}) > MAX_NODES:
             raise yaml.YAMLError(f"the document expands to more than {MAX_NODES} nodes")
-        return loader.construct_document(node) if node is not None else None
+        return node, loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
+
+
+def load_bounded(text: str) -> Any:
+    """yaml.safe_load for text from outside (a host's report on a shared branch): bounded
+    in size, depth and aliases; yaml.YAMLError when it is over a bound."""
+    return _compose(text)[1]
 
 
 def parse_yaml(text: str, path: Path) -> YamlDocument:
     """Parse one YAML document (safe loader, bounded); raise YamlSyntaxError with the line."""
     try:
-        _check_shape(text)
-        loader = FastLoader(text)
-        try:
-            node = loader.get_single_node()
-            if node is not None and _expanded_size(node, {}) > MAX_NODES:
-                raise yaml.YAMLError(f"the document expands to more than {MAX_NODES} nodes")
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
+        node, data = _compose(text)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else 1

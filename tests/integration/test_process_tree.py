@@ -32,6 +32,14 @@ FLOOD = """\
 """
 
 
+def start_run(world, output: int) -> subprocess.Popen[str]:
+    """`gitops-agent run` in the background, the venv's ansible first on PATH."""
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.Popen([sys.executable, "-m", "gitops_agent", "run", "--config",
+                             str(world.config_path)], env=environment, stdout=output,
+                            stderr=output, text=True)
+
+
 def alive(pid: int) -> bool:
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
@@ -67,10 +75,7 @@ def test_timeout_ends_processes_that_left_the_process_group(world):
 def test_sigterm_to_run_ends_the_whole_tree(world):
     world.config_repo.write("playbooks/escape.yml", ESCAPE)
     world.app("escape", "playbook: playbooks/escape.yml\n").config_repo.commit()
-    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    agent = subprocess.Popen([sys.executable, "-m", "gitops_agent", "run", "--config",
-                              str(world.config_path)], env=environment,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    agent = start_run(world, subprocess.PIPE)
     pid = escapee(world)
     time.sleep(0.5)
 
@@ -84,10 +89,7 @@ def test_sigterm_to_run_ends_the_whole_tree(world):
 def test_a_flood_of_output_keeps_the_agent_and_its_artifacts_small(world):
     world.config_repo.write("playbooks/flood.yml", FLOOD)
     world.app("flood", "playbook: playbooks/flood.yml\n").config_repo.commit()
-    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    agent = subprocess.Popen([sys.executable, "-m", "gitops_agent", "run", "--config",
-                              str(world.config_path)], env=environment,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    agent = start_run(world, subprocess.DEVNULL)
     peak = [0]
 
     def watch() -> None:
@@ -118,10 +120,7 @@ def test_a_flood_of_output_keeps_the_agent_and_its_artifacts_small(world):
 def test_processes_left_by_a_killed_agent_end_at_the_next_pass(world):
     world.config_repo.write("playbooks/escape.yml", ESCAPE)
     world.app("escape", "playbook: playbooks/escape.yml\ntimeout: 600\n").config_repo.commit()
-    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    agent = subprocess.Popen([sys.executable, "-m", "gitops_agent", "run", "--config",
-                              str(world.config_path)], env=environment,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    agent = start_run(world, subprocess.DEVNULL)
     pid = escapee(world)
     agent.send_signal(signal.SIGKILL)  # no chance to clean up
     agent.wait()
@@ -143,11 +142,7 @@ def test_sigterm_while_git_hangs_on_a_dead_remote_ends_the_run_soon(world):
     port = listener.getsockname()[1]
     try:
         world.configure(config_repo={"url": f"https://127.0.0.1:{port}/fleet.git"})
-        environment = {**os.environ,
-                       "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-        agent = subprocess.Popen([sys.executable, "-m", "gitops_agent", "run", "--config",
-                                  str(world.config_path)], env=environment,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        agent = start_run(world, subprocess.PIPE)
         time.sleep(2)
         assert agent.poll() is None  # still hanging on the remote
         signalled = time.monotonic()
