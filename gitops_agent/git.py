@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -41,28 +40,6 @@ SAFE_CONFIG = (
     "-c", "init.defaultBranch=main",
     "-c", "gc.auto=0",
 )
-_SCP_LIKE = re.compile(r"^(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9][A-Za-z0-9.-]*:(?!//).+$")
-_AUTHORITY = re.compile(r"^[a-z+]+://(?:[^@/]*@)?(?P<host>[^/]*)")
-
-
-def validate_url(url: str) -> None:
-    """Refuse URLs git could be tricked with; accept ssh, https, file and local paths."""
-    if (not url or url.startswith("-") or "::" in url
-            or any(c in "$`" or ord(c) <= 0x20 or ord(c) == 0x7F for c in url)):
-        raise ConfigError(f"refusing git URL {url!r}: it must be an ssh, https, file URL or a path")
-    if "://" in url:
-        scheme = url.split("://", 1)[0].lower()
-        if scheme not in ("ssh", "https", "file", "git+ssh", "ssh+git"):
-            raise ConfigError(f"refusing git URL {url!r}: the {scheme} transport is not allowed")
-        authority = _AUTHORITY.match(url.lower())
-        if authority and authority.group("host").startswith(("-", "[-")):
-            raise ConfigError(f"refusing git URL {url!r}: a host may not start with '-'")
-        return
-    if url.startswith(("/", "./", "../", "~")) or _SCP_LIKE.match(url):
-        return
-    raise ConfigError(f"refusing git URL {url!r}: it must be an ssh, https, file URL or a path")
-
-
 @dataclass(frozen=True)
 class Auth:
     """How to reach remotes over ssh: a deploy key and pinned host keys (both optional)."""
@@ -184,52 +161,6 @@ def ls_remote(url: str, auth: Auth) -> dict[str, str]:
         if ref:
             refs[ref] = sha
     return refs
-
-
-LOCKS = ("index.lock", "shallow.lock", "HEAD.lock", "config.lock", "packed-refs.lock")
-
-
-def ensure_repo(path: Path) -> bool:
-    """Make `path` a sound repo of the agent's own; True when a broken one was replaced.
-
-    The agent holds its pass lock, so lock files left in the repo are a killed git's:
-    they go. A repo git cannot open (a half-written clone, a corrupt HEAD or index) is
-    moved aside to `<path>.broken` and started afresh (its objects are fetched again).
-    """
-    dot_git = path / ".git"
-    for name in LOCKS:
-        (dot_git / name).unlink(missing_ok=True)
-    if dot_git.is_dir() and _sound(path):
-        return False
-    return replace_repo(path)
-
-
-def replace_repo(path: Path) -> bool:
-    """Move `path` aside to `<path>.broken` (the last one kept) and init a fresh repo;
-    True when there was something to move."""
-    replaced = path.exists() or path.is_symlink()
-    if replaced:
-        aside = path.with_name(path.name + ".broken")
-        shutil.rmtree(aside, ignore_errors=True)
-        path.rename(aside)
-    path.mkdir(parents=True, exist_ok=True)
-    run(["init", "-q", str(path)])
-    return replaced
-
-
-def _sound(path: Path) -> bool:
-    status, out, _ = run(["rev-parse", "--git-dir"], cwd=path, check=False)
-    if status != 0 or Path(path, out.strip()).resolve() != (path / ".git").resolve():
-        return False
-    head_file = path / ".git" / "HEAD"
-    if not head_file.is_file():
-        return False
-    index = path / ".git" / "index"
-    if index.exists():
-        status, _, _ = run(["ls-files", "--stage", "--", ":(exclude)*"], cwd=path,
-                           check=False)
-        return status == 0
-    return True
 
 
 def head(path: Path) -> str | None:

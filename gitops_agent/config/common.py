@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gitops_agent import git
+from gitops_agent.config.urls import validate_url
 from gitops_agent.config.yamlfile import YamlDocument, YamlSyntaxError, load_yaml
 from gitops_agent.errors import ConfigError
 
@@ -45,7 +45,7 @@ def check_url(document: YamlDocument, location: tuple[str, ...], url: Any) -> li
     if not isinstance(url, str):
         return []
     try:
-        git.validate_url(url)
+        validate_url(url)
     except ConfigError as error:
         return [f"{document.path}:{document.line_of(location)}: {'.'.join(location)}: {error}"]
     return []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -11,6 +12,50 @@ from gitops_agent import git
 from gitops_agent.errors import GitError
 
 log = logging.getLogger(__name__)
+LOCKS = ("index.lock", "shallow.lock", "HEAD.lock", "config.lock", "packed-refs.lock")
+
+
+def ensure_repo(path: Path) -> bool:
+    """Make `path` a sound repo of the agent's own; True when a broken one was replaced.
+
+    The agent holds its pass lock, so lock files left in the repo are a killed git's:
+    they go. A repo git cannot open (a half-written clone, a corrupt HEAD or index) is
+    moved aside to `<path>.broken` and started afresh (its objects are fetched again).
+    """
+    dot_git = path / ".git"
+    for name in LOCKS:
+        (dot_git / name).unlink(missing_ok=True)
+    if dot_git.is_dir() and _sound(path):
+        return False
+    return replace_repo(path)
+
+
+def replace_repo(path: Path) -> bool:
+    """Move `path` aside to `<path>.broken` (the last one kept) and init a fresh repo;
+    True when there was something to move."""
+    replaced = path.exists() or path.is_symlink()
+    if replaced:
+        aside = path.with_name(path.name + ".broken")
+        shutil.rmtree(aside, ignore_errors=True)
+        path.rename(aside)
+    path.mkdir(parents=True, exist_ok=True)
+    git.run(["init", "-q", str(path)])
+    return replaced
+
+
+def _sound(path: Path) -> bool:
+    status, out, _ = git.run(["rev-parse", "--git-dir"], cwd=path, check=False)
+    if status != 0 or Path(path, out.strip()).resolve() != (path / ".git").resolve():
+        return False
+    head_file = path / ".git" / "HEAD"
+    if not head_file.is_file():
+        return False
+    index = path / ".git" / "index"
+    if index.exists():
+        status, _, _ = git.run(["ls-files", "--stage", "--", ":(exclude)*"], cwd=path,
+                               check=False)
+        return status == 0
+    return True
 
 
 def fetch_commit(path: Path, url: str, sha: str, auth: git.Auth,
@@ -19,9 +64,9 @@ def fetch_commit(path: Path, url: str, sha: str, auth: git.Auth,
 
     `what` is a ref name to fetch if the server refuses a fetch by sha; `history` asks
     for the whole history (to check ancestry). A checkout git cannot open is replaced
-    first (git.ensure_repo), and the log says so.
+    first (ensure_repo), and the log says so.
     """
-    replaced = git.ensure_repo(path)
+    replaced = ensure_repo(path)
     if replaced:
         log.warning("%s was broken (half-written or corrupt): moved aside to %s.broken and "
                     "cloned again", path, path.name)
@@ -79,7 +124,7 @@ def sync(path: Path, url: str, sha: str, auth: git.Auth, what: str | None = None
     except GitError as error:
         log.warning("%s: %s: cloning it again", path, error)
         why = str(error)
-        git.replace_repo(path)
+        replace_repo(path)
     fetch_commit(path, url, sha, auth, what)
     place(path, sha)
     return f"checkout re-cloned after: {why}"

@@ -75,7 +75,7 @@ def checkout(path: Path, settings: RepoConfig, sha: str, auth: git.Auth,
         checkouts.fetch_commit(path, settings.url, sha, auth, branch, history)
     except GitError as error:  # a corrupt object: clone again once
         log.warning("%s: %s: cloning it again", path, error)
-        git.replace_repo(path)
+        checkouts.replace_repo(path)
         checkouts.fetch_commit(path, settings.url, sha, auth, branch, history)
     refused = _verify(path, sha, settings)
     if refused is None and history:
@@ -86,7 +86,7 @@ def checkout(path: Path, settings: RepoConfig, sha: str, auth: git.Auth,
         edited = checkouts.place(path, sha)
     except GitError as error:  # a broken index or work tree: clone again once
         log.warning("%s: %s: cloning it again", path, error)
-        git.replace_repo(path)
+        checkouts.replace_repo(path)
         checkouts.fetch_commit(path, settings.url, sha, auth, branch)
         edited = checkouts.place(path, sha)
     return ConfigView(sha, path, path, edited=edited)

@@ -8,6 +8,7 @@ from pathlib import Path
 from gitops_agent import git
 from gitops_agent.config import App
 from gitops_agent.errors import GitError
+from gitops_agent.execute import checkouts
 
 Remotes = dict[str, dict[str, str] | GitError]
 
@@ -54,7 +55,7 @@ def resolve_short_sha(path: Path, url: str, prefix: str, auth: git.Auth,
         if sha is None:
             raise GitError(f"ref {prefix!r} is an abbreviated sha: only a run can resolve it")
         return sha
-    git.ensure_repo(path)
+    checkouts.ensure_repo(path)
     current = git.head(path)
     if current and current.startswith(prefix):
         return current

@@ -1,11 +1,11 @@
-"""git.validate_url: the URL forms the agent accepts and the ones it refuses."""
+"""config.urls.validate_url: the URL forms the agent accepts and the ones it refuses."""
 
 from __future__ import annotations
 
 import pytest
 
+from gitops_agent.config.urls import validate_url
 from gitops_agent.errors import EXIT_BAD_CONFIG, ConfigError
-from gitops_agent.git import validate_url
 
 
 @pytest.mark.parametrize("url", [
