@@ -25,7 +25,6 @@ from gitops_agent.execute.apply import Context, Target, spec_of
 from gitops_agent.execute.job import carry_out
 from gitops_agent.layout import Layout
 from gitops_agent.observe import Observation, observe
-from gitops_agent.observe.tree import Tree, read_tree
 from gitops_agent.plan import Plan, make_plan, needs_tree
 from gitops_agent.plan.decide import FAILED_STATES, satisfies_dependents
 from gitops_agent.publish import report, status
@@ -93,20 +92,13 @@ class Pass:
         self.layout = Layout(config.state_dir)
         self.auth = git.Auth(config.config_repo.ssh_key, config.config_repo.known_hosts)
         self.context = Context(config, self.layout, self.auth, options.show_output,
-                               options.check, options.diff, options.cancel, self._tree)
+                               options.check, options.diff, options.cancel)
         self.records: dict[str, AppRecord] = {}
         self.saving = threading.Lock()
-        self.trees_lock = threading.Lock()
         self.observation: Observation | None = None
         self.suspended = suspensions.load_failing_closed(self.layout.suspensions_file)
         self.push_error: str | None = None
-
-    def _tree(self, commit: str) -> Tree:
-        """The config tree at `commit`, for recording what an apply read (read once)."""
-        with self.trees_lock:
-            if self.observation is not None and self.observation.config.commit == commit:
-                return self.observation.config.tree()
-            return read_tree(self.layout.config_checkout, commit)
+        self.pushing = config.status.enabled and options.push and not options.check
 
     def run(self) -> PassResult:
         self.auth.check()
@@ -114,23 +106,20 @@ class Pass:
         with lock.hold(self.layout.lock_file):
             reaper.end_stale(str(self.layout.root))
             state = load_state(self.layout.state_file, quarantine=not self.options.check)
-            pushing = self._pushing()
             try:
                 self.observation = observe(self.config, self.layout, state, self.auth,
-                                           self.options.only, pushing,
+                                           self.options.only, self.pushing,
                                            allow_rewind=self.options.allow_rewind)
             except FatalError as error:
                 if not isinstance(error, ConfigError):  # the repo, not the user's input
                     self._report_failure(state, str(error))
                 raise
+            self.context.tree = self.observation.config.tree_at  # to record what applies read
             plan = plan_of(self.observation, state, self.suspended, self.options)
             if plan.refused:
                 return self._refuse(state, plan)
             self._execute(state, plan, self.observation)
             return self._finish(state, plan, self.observation)
-
-    def _pushing(self) -> bool:
-        return self.config.status.enabled and self.options.push and not self.options.check
 
     # --- execute -------------------------------------------------------------------
     def _execute(self, state: State, plan: Plan, observation: Observation) -> None:
@@ -149,8 +138,10 @@ class Pass:
             decision = plan.decisions[name]
             target = Target(selected[name], commit, observation.apps[name])
             try:
+                heal = selected[name].self_heal
                 record = carry_out(self.context, target, decision, previous,
-                                   self.options.drift_check, self._self_heal(name),
+                                   self.options.drift_check,
+                                   self.config.self_heal if heal is None else heal,
                                    self.suspended.get(name))
             except Exception as error:  # one app's error is that app's failure only
                 log.error("%s: %s: %s", name, type(error).__name__, error,
@@ -173,25 +164,11 @@ class Pass:
                                job=job, blocked=blocked, workers=self.config.runner.workers,
                                stop=self.options.cancel.is_set, already_failed=plan.invalid)
         if not self.options.check:
-            self._remove(state, plan.remove, commit)
-
-    def _self_heal(self, name: str) -> bool:
-        app = self.observation.selected[name] if self.observation else None
-        return app.self_heal if app is not None and app.self_heal is not None \
-            else self.config.self_heal
-
-    def _remove(self, state: State, names: list[str], sha: str) -> None:
-        for name in names:
-            if self.options.cancel.is_set():
-                return
-            record = removal.remove(self.context, name, state.apps[name], sha)
-            with self.saving:
-                self.records[name] = record
-                if record.state == "removed":
-                    del state.apps[name]
-                else:
-                    state.apps[name] = record
-                save_state(self.layout.state_file, state)
+            for name in plan.remove:
+                if self.options.cancel.is_set():
+                    break
+                self._record(state, name,
+                             removal.remove(self.context, name, state.apps[name], commit))
 
     # --- record --------------------------------------------------------------------
     def _record(self, state: State, name: str, record: AppRecord, durable: bool = True) -> None:
@@ -200,7 +177,10 @@ class Pass:
         with self.saving:
             self.records[name] = record
             if not self.options.check:
-                state.apps[name] = record
+                if record.state == "removed":
+                    state.apps.pop(name, None)
+                else:
+                    state.apps[name] = record
                 if durable:
                     save_state(self.layout.state_file, state)
 
@@ -211,7 +191,7 @@ class Pass:
             self._record(state, name, replace(state.apps[name], state="blocked",
                                               message=decision.text()), durable=False)
         save_state(self.layout.state_file, state)
-        pushed = self._publish(self._document(state, state.config_commit))
+        pushed = self._publish(state, state.config_commit)
         return PassResult(EXIT_FAILED, state.config_commit, self.records, {}, pushed,
                           plan=plan)
 
@@ -221,7 +201,7 @@ class Pass:
             state.config_commit, state.updated, state.error = plan.commit, now_iso(), None
             save_state(self.layout.state_file, state)
             schemas.save_known_valid(self.layout.root / SCHEMA_CACHE)
-            pushed = self._publish(self._document(state, plan.commit))
+            pushed = self._publish(state, plan.commit)
             if self.push_error != state.push_error:  # `status` says whether it is pending
                 state.push_error = self.push_error
                 save_state(self.layout.state_file, state)
@@ -235,12 +215,6 @@ class Pass:
         return PassResult(code, plan.commit, self.records, plan.invalid, pushed, watch, plan)
 
     # --- publish -------------------------------------------------------------------
-    def _document(self, state: State, sha: str | None,
-                  error: str | None = None) -> dict[str, Any]:
-        apps = {name: asdict(record) for name, record in state.apps.items()}
-        apps.update({name: asdict(record) for name, record in self.records.items()})
-        return report.build(self.config.host, now_iso(), sha, apps, error)
-
     def _report_failure(self, state: State, error: str) -> None:
         """The pass could not even start on the config repo: say so in the report (the
         apps keep their last results) and in state, for `status`."""
@@ -249,22 +223,23 @@ class Pass:
         state.error = error
         save_state(self.layout.state_file, state)
         if self.config.status.url != self.config.config_repo.url:  # that one is unreachable
-            self._publish(self._document(state, state.config_commit, error))
+            self._publish(state, state.config_commit, error)
 
-    def _publish(self, document: dict[str, Any]) -> bool | None:
+    def _publish(self, state: State, sha: str | None, error: str | None = None) -> bool | None:
         """Push the report; a failure is a warning and never changes the pass's result."""
-        if not self._pushing():
+        if not self.pushing:
             return None
-        target = self.config.status
-        refs = self.observation.remotes.get(target.url) if self.observation else None
-        tip: str | bool | None = refs.get(f"refs/heads/{target.branch}") \
-            if isinstance(refs, dict) else False
-        try:
-            return status.publish(self.layout.status_repo, target.url, target.branch,
-                                  self.auth, self.config.host, document, tip)
-        except Exception as error:  # a report never changes the pass's result
-            log.warning("status report not pushed (kept in state, pushed on a later pass): %s",
-                        error, exc_info=log.isEnabledFor(logging.DEBUG))
-            self.push_error = str(error)
-            return None
+        document = document_of(self.config.host, state, self.records, sha, error)
+        remotes = self.observation.remotes if self.observation else {}
+        pushed, self.push_error = status.push_report(
+            self.layout.status_repo, self.config.status, self.auth, self.config.host,
+            document, remotes)
+        return pushed
 
+
+def document_of(host: str, state: State, records: dict[str, AppRecord], sha: str | None,
+                error: str | None = None) -> dict[str, Any]:
+    """The report: every app state knows, this pass's results over them."""
+    apps = {name: asdict(record) for name, record in state.apps.items()}
+    apps.update({name: asdict(record) for name, record in records.items()})
+    return report.build(host, now_iso(), sha, apps, error)

@@ -13,16 +13,13 @@ import random
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
 
 from gitops_agent import git
 from gitops_agent.config import AgentConfig, load_agent_config
 from gitops_agent.daemon import sdnotify
+from gitops_agent.daemon.files import FileWatch, Wakeups
 from gitops_agent.errors import ConfigError, FatalError, LockHeld
 from gitops_agent.layout import Layout
 from gitops_agent.pass_ import Options, Pass
@@ -33,34 +30,6 @@ LOCK_RETRY = 10.0
 MAX_BACKOFF = 16  # after failures the wait doubles, up to 16 times the interval
 
 
-@dataclass
-class Wakeups:
-    """What the main loop was woken for; filled from other threads under `lock`."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    event: threading.Event = field(default_factory=threading.Event)
-    pass_now: bool = False
-    reload: bool = False
-    edited: dict[str, float] = field(default_factory=dict)  # app -> time of last event
-
-    def wake(self, **what: bool) -> None:
-        with self.lock:
-            for key, value in what.items():
-                setattr(self, key, getattr(self, key) or value)
-        self.event.set()
-
-
-class _Events(FileSystemEventHandler):
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened", "closed_no_write"):
-            return
-        paths = {os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")}
-        self.daemon.file_changed(paths - {""})
-
-
 class Daemon:
     def __init__(self, config_path: Path, config: AgentConfig) -> None:
         self.config_path = config_path.resolve()
@@ -68,9 +37,7 @@ class Daemon:
         self.wakeups = Wakeups()
         self.stopping = threading.Event()
         self.cancel = threading.Event()
-        self.watched: dict[str, set[str]] = {}  # absolute file path -> apps watching it
-        self.observer = Observer()
-        self.observed: dict[str, object] = {}  # directory -> watch handle
+        self.files = FileWatch(self.config_path, self.wakeups)
         self.failures = 0
         self.apps_seen = 1
         self.alive_until = float("inf")  # watchdog pings stop when the loop misses this
@@ -88,16 +55,6 @@ class Daemon:
         else:
             self.wakeups.wake(pass_now=True)
 
-    def file_changed(self, paths: set[str]) -> None:
-        if str(self.config_path) in paths:
-            self.wakeups.wake(reload=True)
-        now = time.monotonic()
-        with self.wakeups.lock:
-            for path in paths:
-                for app in self.watched.get(path, ()):
-                    self.wakeups.edited[app] = now  # busy or not: the digest decides
-        self.wakeups.event.set()
-
     # --- the main loop -------------------------------------------------------------
     def run(self) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
@@ -106,8 +63,7 @@ class Daemon:
         layout.prepare()
         pid_file = layout.root / "watch.pid"
         pid_file.write_text(f"{os.getpid()}\n")
-        self._observe({self.config_path.parent})
-        self.observer.start()
+        self.files.start()
         pinger = self._start_watchdog_pings()
         sdnotify.notify("READY=1", f"STATUS=watching {self.config.config_repo.url}")
         log.info("watching %s every %ss (pid %d)", self.config.config_repo.url,
@@ -143,8 +99,7 @@ class Daemon:
             sdnotify.notify("STOPPING=1")
             if pinger:
                 pinger.set()
-            self.observer.stop()
-            self.observer.join(timeout=5)
+            self.files.stop()
             pid_file.unlink(missing_ok=True)
         log.info("stopped")
         return 0
@@ -193,37 +148,11 @@ class Daemon:
         self.failures = 0
         if not options.only:
             self.apps_seen = max(1, len(result.records))
-        self._update_watches(result.watch)
+        self.files.update(result.watch)
         states = [record.state for record in result.records.values()]
         summary = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states))) or "no apps"
         sdnotify.notify(f"STATUS=last pass: {summary}")
         return interval + splay
-
-    def watched_apps(self) -> set[str]:
-        return {app for apps in self.watched.values() for app in apps}
-
-    def _update_watches(self, watch: dict[str, tuple[str, ...]]) -> None:
-        watched: dict[str, set[str]] = {}
-        for app, paths in watch.items():
-            for path in paths:
-                watched.setdefault(os.path.abspath(path), set()).add(app)
-        self._observe({os.path.dirname(path) for path in watched} | {str(self.config_path.parent)})
-        now = time.monotonic()
-        with self.wakeups.lock:
-            # files watched from now on may have changed while nothing watched them (in
-            # the pass that just ran, say): one digest check of their apps catches that
-            for path in set(watched) - set(self.watched):
-                for app in watched[path]:
-                    self.wakeups.edited.setdefault(app, now)
-            self.watched = watched
-
-    def _observe(self, directories: set[str] | set[Path]) -> None:
-        wanted = {str(directory) for directory in directories if os.path.isdir(directory)}
-        for directory in set(self.observed) - wanted:
-            self.observer.unschedule(self.observed.pop(directory))  # type: ignore[arg-type]
-        for directory in wanted - set(self.observed):
-            self.observed[directory] = self.observer.schedule(_Events(self), directory,
-                                                              recursive=False)
 
     def _reload(self) -> None:
         try:

@@ -38,6 +38,10 @@ class ConfigView:
             self._tree = read_tree(self.repo, self.commit)
         return self._tree
 
+    def tree_at(self, commit: str) -> Tree:
+        """The tree of `commit`: this view's own (read once), or another commit's."""
+        return self.tree() if commit == self.commit else read_tree(self.repo, commit)
+
 
 def _verify(repo: Path, sha: str, settings: RepoConfig) -> str | None:
     if not settings.allowed_signers:

@@ -12,10 +12,12 @@ import random
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from gitops_agent import git
+from gitops_agent.config import StatusConfig
 from gitops_agent.errors import GitError
 from gitops_agent.publish import report
 
@@ -116,3 +118,19 @@ def _summary_line(document: dict[str, Any]) -> str:
     parts = [f"{value} {key}" for key, value in summary.items() if key != "apps" and value]
     commit = document.get("config_commit") or ""
     return f"{', '.join(parts) or 'no apps'} at {commit[:12]}"
+
+
+def push_report(repo: Path, target: StatusConfig, auth: git.Auth, host: str,
+                document: dict[str, Any], remotes: Mapping[str, Any]
+                ) -> tuple[bool | None, str | None]:
+    """publish() for a pass: (pushed, why not). Never raises: a report never changes
+    the pass's result, and what failed is logged and kept for `status`."""
+    refs = remotes.get(target.url)
+    tip: str | bool | None = refs.get(f"refs/heads/{target.branch}") \
+        if isinstance(refs, dict) else False
+    try:
+        return publish(repo, target.url, target.branch, auth, host, document, tip), None
+    except Exception as error:
+        log.warning("status report not pushed (kept in state, pushed on a later pass): %s",
+                    error, exc_info=log.isEnabledFor(logging.DEBUG))
+        return None, str(error)
