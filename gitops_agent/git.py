@@ -200,6 +200,32 @@ def fetch(path: Path, url: str, auth: Auth, what: str, depth: int | None = 1,
     run([*args, "--", url, what], cwd=path, auth=auth, timeout=NETWORK_TIMEOUT)
 
 
+class MissingRef(GitError):
+    """The remote has no such ref."""
+
+
+def fetch_ref(path: Path, url: str, auth: Auth, ref: str, depth: int | None = 1,
+              into: str | None = None) -> str:
+    """Fetch the full ref `ref` (and its commit) into `path`; return its commit. Only that
+    ref is asked for (protocol v2 ref-prefix), so the traffic does not grow with the
+    remote's other refs; when the commit is already there no objects move. `into` also
+    stores the ref locally. MissingRef when the remote has no such ref."""
+    args = ["fetch", "-q", "--no-tags", "--no-recurse-submodules", "--no-auto-gc",
+            *([f"--depth={depth}"] if depth else []), "--", url,
+            f"+{ref}:{into}" if into else ref]
+    status, _, err = run(args, cwd=path, auth=auth, timeout=NETWORK_TIMEOUT, check=False)
+    if status != 0:
+        if "couldn't find remote ref" in err:
+            raise MissingRef(f"{url} has no {ref}")
+        raise GitError(f"git fetch {ref} failed: {_reason(err, status)}")
+    head_file = path / "FETCH_HEAD" if (path / "FETCH_HEAD").exists() else \
+        path / ".git" / "FETCH_HEAD"
+    sha = head_file.read_text(encoding="utf-8", errors="replace")[:40]
+    if not FULL_SHA.match(sha):
+        raise GitError(f"git fetch {ref} left no commit in FETCH_HEAD")
+    return sha
+
+
 def fetch_all(path: Path, url: str, auth: Auth) -> None:
     """Fetch every branch and tag with full history (to resolve a short sha)."""
     args = ["fetch", "-q", "--force", "--no-recurse-submodules"]
@@ -262,14 +288,25 @@ class PushRejected(GitError):
     """The remote moved on (non-fast-forward): fetch, rebuild and try again."""
 
 
-def push(path: Path, url: str, auth: Auth, branch: str, commit: str = "HEAD") -> None:
-    """Push `commit` to `branch` of `url` (never forced); PushRejected if it moved on."""
+def push(path: Path, url: str, auth: Auth, branch: str, commit: str = "HEAD",
+         lease: str | None = None) -> None:
+    """Push `commit` to `branch` of `url`: a fast-forward, or with `lease` a replacement
+    only if the branch is still at `lease`. PushRejected if it moved on."""
+    ref = f"refs/heads/{branch}"
     status, out, err = run(
-        ["push", "--porcelain", "--", url, f"{commit}:refs/heads/{branch}"],
+        ["push", "--porcelain", *([f"--force-with-lease={ref}:{lease}"] if lease else []),
+         "--", url, f"{commit}:{ref}"],
         cwd=path, auth=auth, timeout=NETWORK_TIMEOUT, check=False)
     if status == 0:
         return
     text = out + err
-    if "[rejected]" in text or "non-fast-forward" in text or "fetch first" in text:
+    blocker = re.search(r"'(refs/heads/[^']+)' exists; cannot create", text)
+    if blocker:
+        raise GitError(f"status branch {branch} cannot be created: branch "
+                       f"{blocker[1].removeprefix('refs/heads/')} exists beside it (git "
+                       "cannot have both); delete that branch or set status.branch to a "
+                       "name that does not nest under it")
+    if any(sign in text for sign in ("[rejected]", "non-fast-forward", "fetch first",
+                                     "but expected", "stale info")):
         raise PushRejected(f"push to {branch} rejected: the branch moved on")
     raise GitError(f"git push to {url} failed: {_reason(err, status)}")

@@ -108,7 +108,7 @@ class Pass:
             state = load_state(self.layout.state_file, quarantine=not self.options.check)
             try:
                 self.observation = observe(self.config, self.layout, state, self.auth,
-                                           self.options.only, self.pushing,
+                                           self.options.only,
                                            allow_rewind=self.options.allow_rewind)
             except FatalError as error:
                 if not isinstance(error, ConfigError):  # the repo, not the user's input
@@ -229,17 +229,17 @@ class Pass:
         """Push the report; a failure is a warning and never changes the pass's result."""
         if not self.pushing:
             return None
-        document = document_of(self.config.host, state, self.records, sha, error)
-        remotes = self.observation.remotes if self.observation else {}
-        pushed, self.push_error = status.push_report(
+        document = document_of(self.config, state, self.records, sha, error)
+        outcome, self.push_error = status.push_report(
             self.layout.status_repo, self.config.status, self.auth, self.config.host,
-            document, remotes)
-        return pushed
+            document)
+        return None if outcome is None else outcome != status.UNCHANGED
 
 
-def document_of(host: str, state: State, records: dict[str, AppRecord], sha: str | None,
-                error: str | None = None) -> dict[str, Any]:
+def document_of(config: AgentConfig, state: State, records: dict[str, AppRecord],
+                sha: str | None, error: str | None = None) -> dict[str, Any]:
     """The report: every app state knows, this pass's results over them."""
     apps = {name: asdict(record) for name, record in state.apps.items()}
     apps.update({name: asdict(record) for name, record in records.items()})
-    return report.build(host, now_iso(), sha, apps, error)
+    now = now_iso()
+    return report.build(config.host, now, sha, apps, error, config.labels, now)

@@ -96,7 +96,7 @@ def cli(*args: str, config: Path | None = None, timeout: float = 240,
                           env=environment, stdin=subprocess.DEVNULL)
 
 
-def report(remote: Remote, host: str = "web-01", branch: str = "gitops-status") -> Any:
+def report(remote: Remote, host: str = "web-01", branch: str = "gitops-status/web-01") -> Any:
     return yaml.safe_load(remote.read(branch, f"hosts/{host}.yml"))
 
 

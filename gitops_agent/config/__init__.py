@@ -2,8 +2,10 @@
 
 from gitops_agent.config.agent import (
     DEFAULT_CONFIG_PATH,
+    NOTIFY_EVENTS,
     SCHEMA_CACHE,
     AgentConfig,
+    NotifyTarget,
     RepoConfig,
     RunnerConfig,
     StatusConfig,
@@ -26,8 +28,9 @@ from gitops_agent.config.apps import (
 )
 
 __all__ = [
-    "APP_NAME", "DEFAULT_CONFIG_PATH", "SCHEMA_CACHE", "AgentConfig", "App", "AppSet",
-    "Health", "RepoConfig", "RunnerConfig", "Source", "StatusConfig", "app_files",
+    "APP_NAME", "DEFAULT_CONFIG_PATH", "NOTIFY_EVENTS", "SCHEMA_CACHE", "AgentConfig",
+    "App", "AppSet", "Health", "NotifyTarget", "RepoConfig", "RunnerConfig", "Source",
+    "StatusConfig", "app_files",
     "config_path", "default_state_dir", "dependency_problems", "load_agent_config",
     "load_app", "load_apps", "repo_file_problem", "selects",
 ]

@@ -23,11 +23,25 @@ class RepoConfig:
     allowed_signers: str | None = None
 
 
+DEFAULT_STATUS_BRANCH = "gitops-status/{host}"
+NOTIFY_EVENTS = ("failed", "rolled_back", "drifted", "recovered", "stale")
+
+
 @dataclass(frozen=True)
 class StatusConfig:
     enabled: bool
     url: str
     branch: str
+    heartbeat: int = 900  # seconds: last_pass is refreshed at least this often
+    keep_days: int | None = None  # trim the host's own branch history older than this
+    per_host: bool = True  # the branch name holds the host: nobody else writes to it
+
+
+@dataclass(frozen=True)
+class NotifyTarget:
+    url: str
+    on: tuple[str, ...] = NOTIFY_EVENTS
+    timeout: int = 5
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,8 @@ class AgentConfig:
     runner: RunnerConfig
     drift_interval: int = 3600
     self_heal: bool = False
+    metrics_textfile: str | None = None
+    notify: tuple[NotifyTarget, ...] = ()
 
 
 def default_state_dir() -> Path:
@@ -68,6 +84,7 @@ def config_path(explicit: str | None) -> Path:
 def load_agent_config(path: Path) -> AgentConfig:
     document = load_document(path)
     data = document.data
+    _yaml11_on(data)
     state_dir = data.get("state_dir") if isinstance(data, dict) else None
     load_known_valid((Path(state_dir).expanduser() if isinstance(state_dir, str)
                       else default_state_dir()) / SCHEMA_CACHE)
@@ -95,7 +112,10 @@ def load_agent_config(path: Path) -> AgentConfig:
         status=StatusConfig(
             enabled=status.get("enabled", True),
             url=status.get("url") or repo["url"],
-            branch=status.get("branch", "gitops-status").replace("{host}", name),
+            branch=status.get("branch", DEFAULT_STATUS_BRANCH).replace("{host}", name),
+            heartbeat=status.get("heartbeat", 900),
+            keep_days=status.get("keep_days"),
+            per_host="{host}" in status.get("branch", DEFAULT_STATUS_BRANCH),
         ),
         interval=data.get("interval", 60),
         splay=data.get("splay", 0),
@@ -109,7 +129,19 @@ def load_agent_config(path: Path) -> AgentConfig:
         ),
         drift_interval=data.get("drift", {}).get("interval", 3600),
         self_heal=data.get("drift", {}).get("self_heal", False),
+        metrics_textfile=_absolute(data.get("metrics", {}).get("textfile"), base),
+        notify=tuple(NotifyTarget(url=item["url"], on=tuple(item.get("on", NOTIFY_EVENTS)),
+                                  timeout=item.get("timeout", 5))
+                     for item in data.get("notify") or ()),
     )
+
+
+def _yaml11_on(data: object) -> None:
+    """YAML 1.1 reads a bare `on:` key as the boolean true: notify items mean "on"."""
+    items = data.get("notify") if isinstance(data, dict) else None
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, dict) and True in item and "on" not in item:
+            item["on"] = item.pop(True)
 
 
 def _absolute(value: str | None, base: Path) -> str | None:

@@ -11,13 +11,14 @@ tree is read lazily (ConfigView.tree), only when the plan has something to compa
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gitops_agent import __version__, git
 from gitops_agent.config import AgentConfig, App, AppSet, dependency_problems, load_apps
-from gitops_agent.errors import ConfigError, FatalError, GitError
+from gitops_agent.errors import ConfigError
 from gitops_agent.execute import checkouts
 from gitops_agent.layout import Layout
 from gitops_agent.observe import config_repo, remotes, watch
@@ -49,23 +50,10 @@ class Observation:
     remotes: Remotes
 
 
-def _urls(config: AgentConfig, state: State, pushing: bool) -> set[str]:
-    urls = {config.config_repo.url}
-    if pushing:
-        urls.add(config.status.url)
-    return urls | {record.spec["source_url"] for record in state.apps.values()
-                   if record.spec.get("source_url")}
-
-
-def config_commit(config: AgentConfig, found: Remotes) -> str:
-    repo = config.config_repo
-    refs = found[repo.url]
-    if isinstance(refs, GitError):
-        raise FatalError(f"cannot reach the config repo {repo.url}: {refs}")
-    sha = refs.get(f"refs/heads/{repo.branch}")
-    if sha is None:
-        raise FatalError(f"the config repo {repo.url} has no branch {repo.branch!r}")
-    return sha
+def _source_urls(state: State) -> set[str]:
+    """The sources the last pass used: listed at once, beside the config repo's head."""
+    return {record.spec["source_url"] for record in state.apps.values()
+            if record.spec.get("source_url")}
 
 
 def facts(config: AgentConfig) -> dict[str, Any]:
@@ -85,12 +73,15 @@ def _select(appset: AppSet, only: tuple[str, ...], host: str) -> dict[str, App]:
 
 
 def observe(config: AgentConfig, layout: Layout, state: State, auth: git.Auth,
-            only: tuple[str, ...] = (), pushing: bool = False,
+            only: tuple[str, ...] = (),
             scratch: Path | None = None, allow_rewind: bool = False) -> Observation:
     """Observe for a pass; with `scratch`, read only (for `plan`): nothing is moved."""
-    found = remotes.list_remotes(_urls(config, state, pushing), auth)
-    sha = config_commit(config, found)
     checkout = layout.config_checkout
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the config head beside the sources
+        head = pool.submit(config_repo.remote_head, checkout, config.config_repo, auth,
+                           scratch)
+        found = remotes.list_remotes(_source_urls(state), auth)
+        sha = head.result()
     if scratch is None:
         view = config_repo.checkout(checkout, config.config_repo, sha, auth,
                                     state.config_commit, allow_rewind)

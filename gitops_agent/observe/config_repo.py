@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gitops_agent import git
 from gitops_agent.config import RepoConfig
-from gitops_agent.errors import GitError
+from gitops_agent.errors import FatalError, GitError
 from gitops_agent.execute import checkouts
 from gitops_agent.observe import signature
 from gitops_agent.observe.tree import Tree, read_tree
@@ -41,6 +41,40 @@ class ConfigView:
     def tree_at(self, commit: str) -> Tree:
         """The tree of `commit`: this view's own (read once), or another commit's."""
         return self.tree() if commit == self.commit else read_tree(self.repo, commit)
+
+
+def remote_head(path: Path, settings: RepoConfig, auth: git.Auth,
+                scratch: Path | None = None) -> str:
+    """The commit the config branch points at. Only that ref is asked for (a fetch with
+    a ref-prefix, not ls-remote), so the status branches of a thousand hosts in the same
+    repo cost nothing; when the commit is already here no objects move. For `run` it goes
+    to the checkout (the commit is wanted there next), with `scratch` to a scratch repo
+    that borrows the checkout's objects."""
+    ref = f"refs/heads/{settings.branch}"
+    if scratch is not None:
+        repo = scratch / "head.git"
+        if not repo.is_dir():
+            git.scratch_repo(repo, path if (path / ".git").is_dir() else None)
+    else:
+        repo = path
+        if checkouts.ensure_repo(path):
+            log.warning("%s was broken (half-written or corrupt): moved aside to %s.broken "
+                        "and cloned again", path, path.name)
+    try:
+        return git.fetch_ref(repo, settings.url, auth, ref)
+    except git.MissingRef:
+        raise FatalError(f"the config repo {settings.url} has no branch "
+                         f"{settings.branch!r}") from None
+    except GitError as error:
+        try:  # the remote, or this repo? ls-remote needs no repo
+            sha = git.ls_remote(settings.url, auth).get(ref)
+        except GitError:
+            raise FatalError(f"cannot reach the config repo {settings.url}: {error}") from None
+        if sha is None:
+            raise FatalError(f"the config repo {settings.url} has no branch "
+                             f"{settings.branch!r}") from None
+        log.warning("%s: %s (the remote answers: the checkout is at fault)", repo, error)
+        return sha
 
 
 def _verify(repo: Path, sha: str, settings: RepoConfig) -> str | None:

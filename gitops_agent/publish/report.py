@@ -11,7 +11,8 @@ from gitops_agent import __version__
 from gitops_agent.config.yamlfile import load_bounded
 
 STATES = ("applied", "unchanged", "failed", "removed", "suspended", "blocked",
-          "rolled_back", "drifted")
+          "rolled_back", "drifted", "waiting")
+TIMES = ("updated", "last_pass")  # a report that differs only here says nothing new
 SUMMARY_KEYS = ("applied", "unchanged", "failed", "removed", "suspended")
 APP_FIELDS = ("state", "source_commit", "config_commit", "started", "duration", "stats",
               "failed_tasks", "run_id", "message")
@@ -31,10 +32,12 @@ def _app(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def build(host: str, updated: str, config_commit: str | None,
-          apps: dict[str, dict[str, Any]], error: str | None = None) -> dict[str, Any]:
+          apps: dict[str, dict[str, Any]], error: str | None = None,
+          labels: dict[str, str] | None = None, last_pass: str | None = None
+          ) -> dict[str, Any]:
     """The report document: SPEC §5 field for field, apps in name order; `error` says
     why the last pass could not reach or use the config repo (apps keep their last
-    results)."""
+    results). `updated` is when the content last changed, `last_pass` the heartbeat."""
     summary = {"apps": len(apps), **dict.fromkeys(SUMMARY_KEYS, 0)}
     for record in apps.values():
         if record["state"] in summary:
@@ -45,6 +48,8 @@ def build(host: str, updated: str, config_commit: str | None,
         "host": host,
         "agent_version": __version__,
         "updated": updated,
+        "last_pass": last_pass or updated,
+        "labels": dict(sorted((labels or {}).items())),
         "config_commit": config_commit,
         "summary": summary,
         "apps": {name: _app(apps[name]) for name in sorted(apps)},
@@ -62,17 +67,30 @@ def to_yaml(report: dict[str, Any]) -> str:
                      width=100, allow_unicode=True)
 
 
-def same_except_time(old_text: str | None, report: dict[str, Any]) -> bool:
-    """Whether an earlier report says the same, `updated` aside."""
-    if not old_text:
-        return False
+def parse(text: str | None) -> dict[str, Any] | None:
+    """A report read back from a branch (anyone with push access may have written it)."""
+    if not text:
+        return None
     try:
-        old = load_bounded(old_text)  # anyone with push access may have written it
+        old = load_bounded(text)
     except (yaml.YAMLError, RecursionError):
-        return False
-    if not isinstance(old, dict):
-        return False
-    return {**old, "updated": None} == {**report, "updated": None}
+        return None
+    return old if isinstance(old, dict) else None
+
+
+def content(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a report says, without its times or the config commit at its top: a config
+    commit that re-applies nothing on the host changes nothing here (SPEC §5)."""
+    if report is None:
+        return None
+    return {key: value for key, value in report.items()
+            if key not in (*TIMES, "config_commit")}
+
+
+def same_except_time(old_text: str | None, report: dict[str, Any]) -> bool:
+    """Whether an earlier report says the same, its times and top config commit aside."""
+    old = content(parse(old_text))
+    return old is not None and old == content(report)
 
 
 CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -121,7 +139,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"# {report['host']}",
         "",
         f"Updated {report['updated']} by gitops-agent {report['agent_version']}"
-        f" · config `{commit[:12] if commit else '—'}`",
+        f" · config `{commit[:12] if commit else '—'}` · last pass {report.get('last_pass')}",
         "",
         *([f"**The last pass failed:** {_cell(report['error'])}", ""]
           if report.get("error") else []),

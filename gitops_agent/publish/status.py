@@ -1,8 +1,17 @@
-"""Commit the report to the status branch and push it: one commit per pass at most.
+"""Commit the report to the status branch and push it: one commit per change at most.
 
-Works in a bare repo with a private index, so nothing is checked out. Only this
-host's two files change; a push the remote rejects (another host pushed first) is
-rebuilt on the new tip and tried again. Never force-pushes.
+Works in a bare cache repo with a private index, so nothing is checked out; the cache's
+own `refs/heads/<branch>` is the branch as last pushed or fetched. Only this host's two
+files change. What happens depends on the report and on whose branch it is:
+
+    content unchanged, heartbeat not due   nothing at all: no git call reaches the remote
+    content unchanged, heartbeat due       the tip is replaced (same parent, new last_pass,
+                                           pushed with a lease): history does not grow
+    content changed                        one commit on the tip, pushed (never forced)
+
+A push the remote rejects (another host pushed first, on a shared branch) is rebuilt on
+the fetched tip and tried again. Only the one branch is ever fetched (protocol v2
+ref-prefix), so the traffic does not grow with the number of hosts.
 """
 
 from __future__ import annotations
@@ -10,69 +19,90 @@ from __future__ import annotations
 import logging
 import random
 import shutil
-import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from gitops_agent import git
 from gitops_agent.config import StatusConfig
 from gitops_agent.errors import GitError
-from gitops_agent.publish import report
+from gitops_agent.publish import history, report
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 12
+PUSHED, REFRESHED, UNCHANGED = "pushed", "refreshed", "unchanged"
 
 
-def _remote_tip(url: str, branch: str, auth: git.Auth) -> str | None:
-    return git.ls_remote(url, auth).get(f"refs/heads/{branch}")
+@dataclass
+class Branch:
+    """One status branch as the cache knows it."""
+
+    repo: Path
+    target: StatusConfig
+    auth: git.Auth
+
+    @property
+    def ref(self) -> str:
+        return f"refs/heads/{self.target.branch}"
+
+    def known(self) -> str | None:
+        status, out, _ = git.run(["rev-parse", "-q", "--verify", f"{self.ref}^{{commit}}"],
+                                 cwd=self.repo, check=False)
+        return out.strip() if status == 0 else None
+
+    def fetch(self) -> str | None:
+        """The remote tip, fetched into the cache (None: no such branch yet)."""
+        try:
+            depth = None if self.target.per_host else 1  # a shared branch's history is big
+            return git.fetch_ref(self.repo, self.target.url, self.auth, self.ref, depth,
+                                 into=self.ref)
+        except git.MissingRef:
+            git.run(["update-ref", "-d", self.ref], cwd=self.repo, check=False)
+            return None
+
+    def read(self, tip: str | None, path: str) -> str | None:
+        if tip is None:
+            return None
+        status, out, _ = git.run(["cat-file", "blob", f"{tip}:{path}"], cwd=self.repo,
+                                 check=False)
+        return out if status == 0 else None
+
+    def push(self, commit: str, lease: str | None = None) -> None:
+        git.push(self.repo, self.target.url, self.auth, self.target.branch, commit,
+                 lease=lease)
+        git.run(["update-ref", self.ref, commit], cwd=self.repo)
 
 
-def _read(repo: Path, tip: str | None, path: str) -> str | None:
-    if tip is None:
-        return None
-    status, out, _ = git.run(["cat-file", "blob", f"{tip}:{path}"], cwd=repo, check=False)
-    return out if status == 0 else None
+def _age(stamp: Any, now: datetime) -> float:
+    """Seconds since an ISO time; infinite when unreadable or in the future (a clock
+    that jumped back must not silence the heartbeat for long)."""
+    try:
+        then = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+        seconds = (now - then).total_seconds()
+    except ValueError:
+        return float("inf")
+    return seconds if seconds >= 0 else float("inf")
 
 
-def _commit(repo: Path, tip: str | None, files: dict[str, str], message: str) -> str:
-    with tempfile.TemporaryDirectory() as scratch:
-        index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
-        if tip:
-            git.run(["read-tree", tip], cwd=repo, env=index)
-        for path, text in files.items():
-            blob_file = Path(scratch) / "blob"
-            blob_file.write_text(text, encoding="utf-8")
-            _, blob, _ = git.run(["hash-object", "-w", "--", str(blob_file)], cwd=repo)
-            git.run(["update-index", "--add", "--cacheinfo", f"100644,{blob.strip()},{path}"],
-                    cwd=repo, env=index)
-        _, tree, _ = git.run(["write-tree"], cwd=repo, env=index)
-    name, email = git.IDENTITY
-    identity = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
-                "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
-    parents = ["-p", tip] if tip else []
-    _, commit, _ = git.run(["commit-tree", tree.strip(), *parents, "-m", message],
-                           cwd=repo, env=identity)
-    return commit.strip()
+def publish(repo: Path, target: StatusConfig, auth: git.Auth, host: str,
+            document: dict[str, Any], now: Callable[[], datetime] = lambda: datetime.now(UTC)
+            ) -> str:
+    """Publish `document` as hosts/<host>.yml and .md: PUSHED, REFRESHED or UNCHANGED.
 
-
-def publish(repo: Path, url: str, branch: str, auth: git.Auth, host: str,
-            document: dict[str, Any], tip: str | bool | None = False) -> bool:
-    """Push `document` as hosts/<host>.yml and .md; False when the branch already says it.
-
-    `tip` is the branch's commit if already known from ls-remote (None: no branch yet).
-    The local repo is only a cache: when it turns out corrupt it is dropped and the
-    push tried once more from scratch.
+    The cache repo is only a cache: when it turns out corrupt it is dropped and the push
+    tried once more from scratch.
     """
     try:
-        return _publish(repo, url, branch, auth, host, document, tip)
+        return _publish(Branch(repo, target, auth), host, document, now())
     except GitError:
         if not repo.exists() or _sound(repo):
             raise
     log.warning("%s is corrupt: dropped and built again", repo)
     shutil.rmtree(repo, ignore_errors=True)
-    return _publish(repo, url, branch, auth, host, document, False)
+    return _publish(Branch(repo, target, auth), host, document, now())
 
 
 def _sound(repo: Path) -> bool:
@@ -81,35 +111,45 @@ def _sound(repo: Path) -> bool:
     return status == 0
 
 
-def _publish(repo: Path, url: str, branch: str, auth: git.Auth, host: str,
-             document: dict[str, Any], tip: str | bool | None) -> bool:
+def _publish(branch: Branch, host: str, document: dict[str, Any], now: datetime) -> str:
+    repo = branch.repo
     if not (repo / "HEAD").exists():
         repo.mkdir(parents=True, exist_ok=True)
         git.run(["init", "-q", "--bare", str(repo)])
     yml_path, md_path = f"hosts/{host}.yml", f"hosts/{host}.md"
+    fresh = not branch.target.per_host  # a shared branch moves under us: always fetch
+    rewrite = branch.target.per_host
     for attempt in range(ATTEMPTS):
-        if tip is False or attempt:
-            tip = _remote_tip(url, branch, auth)
-        current = tip if isinstance(tip, str) else None
-        if current and not git.has_commit(repo, current):
-            # The branch may have moved since ls-remote: build on what was fetched.
-            git.fetch(repo, url, auth, f"refs/heads/{branch}")
-            current = git.run(["rev-parse", "FETCH_HEAD^{commit}"], cwd=repo)[1].strip()
-        if report.same_except_time(_read(repo, current, yml_path), document):
-            return False
-        commit = _commit(repo, current, {yml_path: report.to_yaml(document),
-                                         md_path: report.to_markdown(document)},
-                         f"{host}: {_summary_line(document)}")
+        tip = branch.fetch() if fresh or attempt or branch.known() is None else branch.known()
+        old = report.parse(branch.read(tip, yml_path))
+        same = old is not None and report.content(old) == report.content(document)
+        if same and old is not None:
+            if _age(old.get("last_pass"), now) < branch.target.heartbeat:
+                return UNCHANGED
+            document = {**document, "updated": old.get("updated", document["updated"])}
+        files = {yml_path: report.to_yaml(document), md_path: report.to_markdown(document)}
+        message = f"{host}: {_summary_line(document)}"
+        replace = same and rewrite and tip is not None
+        parent = history.parent_of(repo, tip) if replace and tip else tip
+        commit = history.commit(repo, parent if replace else tip, files, message)
+        lease = tip if replace else None
+        if not same and tip and rewrite and branch.target.keep_days:
+            trimmed = history.trimmed(repo, commit, branch.target.keep_days, now)
+            lease, commit = (tip, trimmed) if trimmed != commit else (lease, commit)
         try:
-            git.push(repo, url, auth, branch, commit)
-            return True
-        except GitError as error:
-            if not isinstance(error, git.PushRejected) and \
-                    _remote_tip(url, branch, auth) == current:
-                raise  # the branch did not move: a real failure (auth, disk, hook)
-            log.info("status branch %s moved on; rebuilding the report commit", branch)
+            branch.push(commit, lease=lease)
+            return REFRESHED if same else PUSHED
+        except git.PushRejected:
+            if lease and branch.fetch() == tip:
+                log.warning("status branch %s refuses a rewrite (a protected branch?): "
+                            "heartbeats add commits and history is not trimmed",
+                            branch.target.branch)
+                rewrite = False
+            else:
+                log.info("status branch %s moved on; rebuilding the report commit",
+                         branch.target.branch)
             time.sleep(random.uniform(0.05, 0.4) * (attempt + 1))
-    raise GitError(f"could not push the report to {branch}: it kept moving "
+    raise GitError(f"could not push the report to {branch.target.branch}: it kept moving "
                    f"({ATTEMPTS} attempts)")
 
 
@@ -121,15 +161,11 @@ def _summary_line(document: dict[str, Any]) -> str:
 
 
 def push_report(repo: Path, target: StatusConfig, auth: git.Auth, host: str,
-                document: dict[str, Any], remotes: Mapping[str, Any]
-                ) -> tuple[bool | None, str | None]:
-    """publish() for a pass: (pushed, why not). Never raises: a report never changes
+                document: dict[str, Any]) -> tuple[str | None, str | None]:
+    """publish() for a pass: (outcome, why not). Never raises: a report never changes
     the pass's result, and what failed is logged and kept for `status`."""
-    refs = remotes.get(target.url)
-    tip: str | bool | None = refs.get(f"refs/heads/{target.branch}") \
-        if isinstance(refs, dict) else False
     try:
-        return publish(repo, target.url, target.branch, auth, host, document, tip), None
+        return publish(repo, target, auth, host, document), None
     except Exception as error:
         log.warning("status report not pushed (kept in state, pushed on a later pass): %s",
                     error, exc_info=log.isEnabledFor(logging.DEBUG))

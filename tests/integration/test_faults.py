@@ -180,7 +180,7 @@ def test_no_log_secret_never_reaches_report_logs_or_git(world):
     assert secret not in done.stdout + done.stderr
     record = report(world.config_repo)["apps"]["secretive"]
     assert record["failed_tasks"][0]["msg"] == "output hidden by no_log"
-    status_history = git("--git-dir", str(world.config_repo.bare), "log", "-p", "gitops-status")
+    status_history = git("--git-dir", str(world.config_repo.bare), "log", "-p", "gitops-status/web-01")
     assert secret not in status_history
     assert secret not in (world.state_dir / "state.json").read_text()
     status_json = cli("status", "--json", config=world.config_path)
@@ -252,10 +252,10 @@ def test_unreachable_config_repo_is_in_the_report_of_a_separate_status_repo(worl
     down = cli("run", config=world.config_path)
 
     assert down.returncode == 1
-    document = yaml.safe_load(status_repo.read("gitops-status", "hosts/web-01.yml"))
+    document = yaml.safe_load(status_repo.read("gitops-status/web-01", "hosts/web-01.yml"))
     assert document["error"].startswith("cannot reach the config repo")
     assert document["apps"]["web"]["state"] == "applied"  # the last results stay
-    markdown = status_repo.read("gitops-status", "hosts/web-01.md")
+    markdown = status_repo.read("gitops-status/web-01", "hosts/web-01.md")
     assert "The last pass failed:" in markdown
 
 

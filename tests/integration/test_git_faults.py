@@ -133,10 +133,10 @@ def test_a_hostile_report_on_the_status_branch_does_not_stop_reporting(world, tm
     world.app("web").config_repo.commit()
     assert cli("run", config=world.config_path).returncode == 0
     planter = tmp_path / "planter"
-    git("clone", "-q", "-b", "gitops-status", world.config_repo.url, str(planter))
+    git("clone", "-q", "-b", "gitops-status/web-01", world.config_repo.url, str(planter))
     (planter / "hosts" / "web-01.yml").write_text("[" * 100_000 + "]" * 100_000)
     git("commit", "-q", "-am", "a bomb where the report goes", cwd=planter)
-    git("push", "-q", "origin", "HEAD:gitops-status", cwd=planter)
+    git("push", "-q", "origin", "HEAD:gitops-status/web-01", cwd=planter)
     world.app("web", "playbook: playbooks/record.yml\nvars: {greeting: again}\n")
     world.config_repo.commit()
 

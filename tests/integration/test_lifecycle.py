@@ -201,7 +201,7 @@ def test_suspend_and_resume_on_the_host(world):
     assert record["state"] == "suspended"
     assert record["suspended"]["reason"] == "disk swap tonight"
     assert "@" in record["suspended"]["by"] and record["suspended"]["at"]
-    assert "disk swap tonight" in world.config_repo.read("gitops-status", "hosts/web-01.md")
+    assert "disk swap tonight" in world.config_repo.read("gitops-status/web-01", "hosts/web-01.md")
     assert json.loads((world.out / "web.json").read_text())["greeting"] is None
     status_json = json.loads(cli("status", "--json", config=world.config_path).stdout)
     assert status_json["apps"]["web"]["suspended"]["reason"] == "disk swap tonight"
@@ -368,7 +368,7 @@ def test_failed_apply_rolls_back_config_revision_too(world, tmp_path):
     assert record["failed_tasks"][0]["msg"] == "new step broke"
     assert record["restored"] == {"config_commit": good_config, "source_commit": good,
                                   "run_id": record["restored"]["run_id"]}
-    assert "rolled back" in world.config_repo.read("gitops-status", "hosts/web-01.md")
+    assert "rolled back" in world.config_repo.read("gitops-status/web-01", "hosts/web-01.md")
     assert status_file.read_text() == "healthy\n"
 
 

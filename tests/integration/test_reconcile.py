@@ -48,7 +48,7 @@ def test_run_nothing_changed_runs_no_ansible_and_report_settles(world):
     runs_before = runs(world.state_dir, "web")
 
     second = cli("run", config=world.config_path)
-    commits_after_second = world.config_repo.log("gitops-status")
+    commits_after_second = world.config_repo.log("gitops-status/web-01")
     third = cli("run", config=world.config_path)
 
     assert second.returncode == 0 and third.returncode == 0
@@ -56,7 +56,7 @@ def test_run_nothing_changed_runs_no_ansible_and_report_settles(world):
     assert (world.out / "web.json").read_text() == first_output
     assert "unchanged" in second.stdout
     assert report(world.config_repo)["apps"]["web"]["state"] == "unchanged"
-    assert world.config_repo.log("gitops-status") == commits_after_second  # steady: no commit
+    assert world.config_repo.log("gitops-status/web-01") == commits_after_second  # steady: no commit
 
 
 def test_run_source_change_reapplies_only_that_app(world, tmp_path):

@@ -131,7 +131,7 @@ def test_ssh_read_only_key_keeps_results_and_pushes_later(world, sshd):
     warning = [line for line in read_only.stderr.splitlines() if "not pushed" in line]
     assert len(warning) == 1 and "read-only: push denied" in warning[0]
     assert state(world.state_dir)["apps"]["web"]["state"] == "applied"
-    assert world.config_repo.log("gitops-status") == []
+    assert world.config_repo.log("gitops-status/web-01") == []
 
     writable = cli("run", config=_agent(world, sshd, sshd.rw_key))
     assert writable.returncode == 0, writable.stderr

@@ -35,8 +35,8 @@ def test_report_matches_spec_fields_for_applied_and_failed_apps(world, tmp_path)
 
     assert done.returncode == 1
     document = report(world.config_repo)
-    assert list(document) == ["host", "agent_version", "updated", "config_commit", "summary",
-                              "apps"]
+    assert list(document) == ["host", "agent_version", "updated", "last_pass", "labels",
+                              "config_commit", "summary", "apps"]
     assert document["host"] == "web-01" and document["agent_version"] == "0.1.0"
     assert ISO.match(document["updated"]) and document["config_commit"] == config_commit
     assert document["summary"] == {"apps": 2, "applied": 1, "unchanged": 0, "failed": 1,
@@ -56,28 +56,29 @@ def test_report_matches_spec_fields_for_applied_and_failed_apps(world, tmp_path)
                                         "module": "ansible.builtin.fail",
                                         "msg": "billing did not come up"}]
     assert "Restart billing" in billing["message"]
-    markdown = world.config_repo.read("gitops-status", "hosts/web-01.md")
+    markdown = world.config_repo.read("gitops-status/web-01", "hosts/web-01.md")
     assert "| billing | **failed** |" in markdown and "| web | **applied** |" in markdown
     assert "## Failed tasks" in markdown and "billing did not come up" in markdown
 
 
 def test_report_one_commit_per_pass_touching_only_this_hosts_files(world):
     world.app("web").config_repo.commit()
-    before = world.config_repo.log("gitops-status")
+    before = world.config_repo.log("gitops-status/web-01")
     cli("run", config=world.config_path)
-    after = world.config_repo.log("gitops-status")
+    after = world.config_repo.log("gitops-status/web-01")
     assert len(after) == len(before) + 1
     files = git("--git-dir", str(world.config_repo.bare), "show", "--name-only", "--format=",
-                "gitops-status").split()
+                "gitops-status/web-01").split()
     assert sorted(files) == ["hosts/web-01.md", "hosts/web-01.yml"]
     assert world.config_repo.log("main")[0] != after[0]  # never on the config branch
 
 
-def test_report_concurrent_hosts_all_land_without_force(world, tmp_path):
+def test_report_concurrent_hosts_on_a_shared_branch_all_land_without_force(world, tmp_path):
     world.app("web").config_repo.commit()
     hosts = [f"node-{index}" for index in range(5)]
     configs = [write_config(tmp_path / f"{host}.yml", world.config_repo.url,
-                            tmp_path / f"state-{host}", host=host) for host in hosts]
+                            tmp_path / f"state-{host}", host=host,
+                            status={"branch": "gitops-status-all"}) for host in hosts]
 
     with ThreadPoolExecutor(len(hosts)) as pool:
         results = list(pool.map(lambda path: cli("run", config=path), configs))
@@ -85,8 +86,9 @@ def test_report_concurrent_hosts_all_land_without_force(world, tmp_path):
     assert [result.returncode for result in results] == [0] * len(hosts), \
         [result.stderr for result in results]
     for host in hosts:
-        assert report(world.config_repo, host)["apps"]["web"]["state"] == "applied"
-    history = world.config_repo.log("gitops-status")
+        assert report(world.config_repo, host, "gitops-status-all")["apps"]["web"][
+            "state"] == "applied"
+    history = world.config_repo.log("gitops-status-all")
     assert len(history) == len(hosts)  # linear: every host's commit kept, none forced over
 
 
@@ -99,7 +101,7 @@ def test_report_to_separate_status_repo_with_host_in_branch(world, tmp_path):
 
     assert done.returncode == 0, done.stderr
     assert report(status_repo, branch="status/web-01")["apps"]["web"]["state"] == "applied"
-    assert world.config_repo.log("gitops-status") == []
+    assert world.config_repo.log("gitops-status/web-01") == []
     assert world.config_repo.log("status/web-01") == []
 
 
@@ -129,10 +131,10 @@ def test_report_disabled_pushes_nothing(world):
     world.configure(status={"enabled": False})
     world.app("web").config_repo.commit()
     assert cli("run", config=world.config_path).returncode == 0
-    assert world.config_repo.log("gitops-status") == []
+    assert world.config_repo.log("gitops-status/web-01") == []
 
 
 def test_run_no_push_pushes_nothing(world):
     world.app("web").config_repo.commit()
     assert cli("run", "--no-push", config=world.config_path).returncode == 0
-    assert world.config_repo.log("gitops-status") == []
+    assert world.config_repo.log("gitops-status/web-01") == []

@@ -65,7 +65,9 @@ def test_load_agent_config_minimal_file_gets_every_default(tmp_path, monkeypatch
     assert config.config_repo.allowed_signers is None
     assert config.status.enabled is True
     assert config.status.url == "/srv/git/fleet.git"
-    assert config.status.branch == "gitops-status"
+    assert config.status.branch == "gitops-status/web-07"
+    assert config.status.heartbeat == 900 and config.status.per_host
+    assert config.metrics_textfile is None and config.notify == ()
     assert config.interval == 60
     assert config.splay == 0
     assert config.state_dir == Path("/var/lib/gitops-agent")

@@ -102,8 +102,8 @@ def app_rows(markdown: str) -> list[str]:
 def test_build_top_level_fields_follow_spec_order():
     document = report(billing=record())
 
-    assert list(document) == ["host", "agent_version", "updated", "config_commit", "summary",
-                              "apps"]
+    assert list(document) == ["host", "agent_version", "updated", "last_pass", "labels",
+                              "config_commit", "summary", "apps"]
     assert document["host"] == "web-01"
     assert document["agent_version"] == __version__
     assert document["updated"] == UPDATED
@@ -234,7 +234,8 @@ def test_to_yaml_keeps_spec_key_order_in_the_text():
     text = to_yaml(report(billing=failed_record()))
 
     top = [line.split(":")[0] for line in text.splitlines() if re.match(r"^[a-z_]+:", line)]
-    assert top == ["host", "agent_version", "updated", "config_commit", "summary", "apps"]
+    assert top == ["host", "agent_version", "updated", "last_pass", "labels", "config_commit",
+                   "summary", "apps"]
     positions = [text.index(f"\n    {key}:") for key in SPEC_APP_FIELDS]
     assert positions == sorted(positions)
 
@@ -357,7 +358,7 @@ def test_same_except_time_identical_report_is_same():
 
 @pytest.mark.parametrize(("field", "value"), [
     ("host", "web-02"),
-    ("config_commit", "f" * 40),
+    ("labels", {"role": "db"}),
     ("agent_version", "9.9.9"),
 ])
 def test_same_except_time_other_top_level_field_differs_is_not_same(field, value):
@@ -365,6 +366,15 @@ def test_same_except_time_other_top_level_field_differs_is_not_same(field, value
     old = to_yaml({**document, field: value})
 
     assert same_except_time(old, document) is False
+
+
+def test_same_except_time_a_new_config_commit_alone_is_the_same_report():
+    """SPEC §5: a commit that re-applies nothing changes only `config_commit` at the top,
+    which waits for the next content change or heartbeat."""
+    document = report(billing=record())
+    old = to_yaml({**document, "config_commit": "f" * 40, "last_pass": "2020-01-01T00:00:00Z"})
+
+    assert same_except_time(old, document) is True
 
 
 @pytest.mark.parametrize("change", [

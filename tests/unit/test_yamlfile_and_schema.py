@@ -157,8 +157,8 @@ def test_schema_problems_each_unknown_key_gets_its_own_line():
 
     assert [problem.split(": ")[0:2] for problem in problems] == [
         [f"{PATH}:2", "foo"], [f"{PATH}:3", "bar"]]
-    assert all("unknown key (allowed: config_repo, drift, host, interval, runner, splay, "
-               "state_dir, status)" in problem for problem in problems)
+    assert all("unknown key (allowed: config_repo, drift, host, interval, metrics, notify, "
+               "runner, splay, state_dir, status)" in problem for problem in problems)
 
 
 def test_schema_problems_list_index_is_shown_in_brackets():
