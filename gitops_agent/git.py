@@ -14,6 +14,7 @@ from pathlib import Path
 from git.cmd import Git
 
 from gitops_agent.errors import ConfigError, GitError
+from gitops_agent.git_reason import reason as _reason
 
 SIGNAL_GRACE = 10.0  # seconds git may still run after SIGTERM/SIGINT (to push the report)
 _stopped_at: list[float] = []  # when a signal asked the agent to stop
@@ -122,34 +123,6 @@ def _execute(command: list[str], cwd: Path | None, env: dict[str, str],
                 out, err = child.communicate()
                 why = "stopped by a signal" if signalled else f"timed out after {timeout:.0f}s"
                 return -9, out or b"", (err or b"") + f"\nfatal: {why}\n".encode()
-
-
-SSH_HINTS = (
-    ("Host key verification failed",
-     "the git host's ssh key is not in known_hosts or has changed (pin it: ssh-keyscan the "
-     "host, compare the fingerprint, add it to config_repo.known_hosts)"),
-    ("Permission denied (publickey",
-     "the git host refused the ssh key (register config_repo.ssh_key's public key as a "
-     "deploy key of this repo)"),
-    ("Could not resolve hostname", "the git host's name does not resolve"),
-    ("Connection refused", "the git host refused the connection (wrong host or port?)"),
-    ("Connection timed out", "the git host did not answer (network or firewall)"),
-)
-GENERIC = ("fatal: Could not read from remote repository", "Please make sure you have",
-           "and the repository exists", "error: failed to push some refs")
-
-
-def _reason(stderr: str, status: int | None) -> str:
-    """One line that says why git failed: an ssh hint, the remote's own words, or git's."""
-    for needle, hint in SSH_HINTS:
-        if needle in stderr:
-            return hint
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    useful = [line for line in lines if not line.startswith(GENERIC)]
-    important = [line for line in useful if line.startswith(("fatal:", "error:", "Timeout"))]
-    remote = [line for line in useful if line.startswith("remote:") or "denied" in line.lower()
-              or "read only" in line.lower() or "read-only" in line.lower()]
-    return (remote or important or useful or lines or [f"exit code {status}"])[-1]
 
 
 def ls_remote(url: str, auth: Auth) -> dict[str, str]:
