@@ -20,7 +20,7 @@ from gitops_agent.clock import now_iso
 from gitops_agent.config import APP_NAME, SCHEMA_CACHE, AgentConfig
 from gitops_agent.config import schema as schemas
 from gitops_agent.errors import EXIT_BAD_CONFIG, EXIT_FAILED, EXIT_OK, ConfigError, FatalError
-from gitops_agent.execute import reaper, removal, scheduler
+from gitops_agent.execute import housekeeping, reaper, removal, scheduler
 from gitops_agent.execute.apply import Context, Target, spec_of
 from gitops_agent.execute.job import carry_out
 from gitops_agent.layout import Layout
@@ -205,6 +205,7 @@ class Pass:
             if self.push_error != state.push_error:  # `status` says whether it is pending
                 state.push_error = self.push_error
                 save_state(self.layout.state_file, state)
+            housekeeping.tidy(self.layout)  # after the report: it never delays one
         if plan.invalid:
             code = EXIT_BAD_CONFIG
         elif any(record.state in FAILED_STATES for record in self.records.values()):

@@ -23,8 +23,10 @@ def _identity(date: str | None = None) -> dict[str, str]:
     return env
 
 
-def commit(repo: Path, parent: str | None, files: dict[str, str], message: str) -> str:
-    """A commit of `parent`'s tree with `files` written over it."""
+def commit(repo: Path, parent: str | None, files: dict[str, str], message: str,
+           when: datetime | None = None) -> str:
+    """A commit of `parent`'s tree with `files` written over it, dated `when` (the same
+    clock that later decides what to trim; default now)."""
     with tempfile.TemporaryDirectory() as scratch:
         index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
         if parent:
@@ -38,8 +40,12 @@ def commit(repo: Path, parent: str | None, files: dict[str, str], message: str) 
         _, tree, _ = git.run(["write-tree"], cwd=repo, env=index)
     parents = ["-p", parent] if parent else []
     _, sha, _ = git.run(["commit-tree", tree.strip(), *parents, "-m", message],
-                        cwd=repo, env=_identity())
+                        cwd=repo, env=_identity(_git_date(when) if when else None))
     return sha.strip()
+
+
+def _git_date(when: datetime) -> str:
+    return f"@{int(when.timestamp())} +0000"
 
 
 def parent_of(repo: Path, sha: str) -> str | None:

@@ -120,7 +120,8 @@ def _publish(branch: Branch, host: str, document: dict[str, Any], now: datetime)
     fresh = not branch.target.per_host  # a shared branch moves under us: always fetch
     rewrite = branch.target.per_host
     for attempt in range(ATTEMPTS):
-        tip = branch.fetch() if fresh or attempt or branch.known() is None else branch.known()
+        tip = None if fresh or attempt else branch.known()
+        tip = tip or branch.fetch()
         old = report.parse(branch.read(tip, yml_path))
         same = old is not None and report.content(old) == report.content(document)
         if same and old is not None:
@@ -131,7 +132,7 @@ def _publish(branch: Branch, host: str, document: dict[str, Any], now: datetime)
         message = f"{host}: {_summary_line(document)}"
         replace = same and rewrite and tip is not None
         parent = history.parent_of(repo, tip) if replace and tip else tip
-        commit = history.commit(repo, parent if replace else tip, files, message)
+        commit = history.commit(repo, parent if replace else tip, files, message, now)
         lease = tip if replace else None
         if not same and tip and rewrite and branch.target.keep_days:
             trimmed = history.trimmed(repo, commit, branch.target.keep_days, now)

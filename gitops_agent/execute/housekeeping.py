@@ -1,0 +1,62 @@
+"""Housekeeping of the agent's own repos: packed and pruned about once a day.
+
+Every fetch adds objects and the agent never runs git's automatic gc inside a pass (a
+pass must not stall on it: git.SAFE_CONFIG sets gc.auto=0). After a pass, each repo
+whose last tidy is over a day old gets `git gc --auto` — which does nothing until there
+is enough to pack — after its reflogs are expired: the checkouts are caches, and old
+commits kept alive by a reflog would never be pruned.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from gitops_agent import git
+from gitops_agent.errors import GitError
+from gitops_agent.layout import Layout
+
+log = logging.getLogger(__name__)
+EVERY = 86400.0  # seconds between two tidies of one repo
+MARKER = "gitops-agent-tidied"
+AUTO = ("-c", "gc.autoDetach=false", "-c", "gc.auto=1000", "-c", "gc.autoPackLimit=20",
+        "-c", "gc.pruneExpire=1.hour.ago", "-c", "gc.reflogExpire=now",
+        "-c", "gc.reflogExpireUnreachable=now")  # in the foreground, under the pass's lock
+
+
+def repos(layout: Layout) -> list[Path]:
+    """The git dirs the agent owns: config checkout, app checkouts, report caches."""
+    found = [layout.config_checkout / ".git"]
+    apps = layout.root / "repos" / "apps"
+    if apps.is_dir():
+        found += sorted(path / ".git" for path in apps.iterdir())
+    found += sorted((layout.root / "repos").glob("*.git"))
+    return [path for path in found if (path / "HEAD").is_file()]
+
+
+def due(git_dir: Path, now: float) -> bool:
+    """Tidied over a day ago, never, or at a time in the future (the clock jumped)."""
+    try:
+        then = (git_dir / MARKER).stat().st_mtime
+    except OSError:
+        return True
+    return not 0 <= now - then < EVERY
+
+
+def tidy(layout: Layout, now: float | None = None) -> list[Path]:
+    """Tidy every repo that is due; return those tidied. A failure is one log line."""
+    moment = time.time() if now is None else now
+    done = []
+    for git_dir in repos(layout):
+        if not due(git_dir, moment):
+            continue
+        try:
+            git.run(["reflog", "expire", "--expire=now", "--all"], cwd=git_dir)
+            git.run([*AUTO, "gc", "--auto", "--quiet"], cwd=git_dir, timeout=600)
+        except GitError as error:
+            log.warning("housekeeping of %s failed (tried again tomorrow): %s",
+                        git_dir, error)
+        (git_dir / MARKER).touch()
+        done.append(git_dir)
+    return done
