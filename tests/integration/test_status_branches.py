@@ -185,3 +185,54 @@ def test_housekeeping_packs_a_checkout_once_a_day(world):
                   git("-C", str(checkout), "count-objects", "-v").splitlines())
     assert int(counts["count"]) < 100  # the loose blobs were pruned or packed
     assert marker.exists()
+
+
+def _publish(cache, target, now, message="steady"):
+    return status.publish(cache, target, agent_git.Auth(), "web-01", _document(now, message),
+                          now=lambda: now)
+
+
+def test_a_branch_that_refuses_rewrites_gets_heartbeat_commits_instead(tmp_path):
+    remote = Remote(tmp_path, "status")
+    git("--git-dir", str(remote.bare), "config", "receive.denyNonFastForwards", "true")
+    target = _target(remote.url, heartbeat=60)
+    cache = tmp_path / "cache.git"
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+
+    assert _publish(cache, target, start) == status.PUSHED
+    assert _publish(cache, target, start + timedelta(seconds=30)) == status.UNCHANGED
+    assert _publish(cache, target, start + timedelta(seconds=90)) == status.REFRESHED
+
+    assert len(remote.log("gitops-status/web-01")) == 2  # added, as it could not replace
+    last = yaml.safe_load(remote.read("gitops-status/web-01", "hosts/web-01.yml"))
+    assert last["last_pass"] == "2026-12-01T00:01:30Z"
+    assert last["updated"] == "2026-12-01T00:00:00Z"
+
+
+def test_heartbeats_replace_the_tip_so_a_day_of_them_is_one_commit(tmp_path):
+    remote = Remote(tmp_path, "status")
+    target = _target(remote.url, heartbeat=900)
+    cache = tmp_path / "cache.git"
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    outcomes = [_publish(cache, target, start + timedelta(minutes=minute))
+                for minute in range(0, 24 * 60, 5)]  # a pass every 5 minutes for a day
+
+    assert outcomes.count(status.PUSHED) == 1
+    assert outcomes.count(status.REFRESHED) == 24 * 4 - 1
+    assert len(remote.log("gitops-status/web-01")) == 1
+
+
+def test_a_stale_cache_is_rebuilt_on_the_moved_tip_without_losing_the_other_write(tmp_path):
+    """Someone else wrote to this host's branch (an operator, a restored backup): the
+    next change is rejected, fetched, rebuilt on top; nothing is forced over it."""
+    remote = Remote(tmp_path, "status")
+    target = _target(remote.url)
+    cache = tmp_path / "cache.git"
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    assert _publish(cache, target, start) == status.PUSHED
+    other = tmp_path / "other.git"
+    assert _publish(other, target, start, "from elsewhere") == status.PUSHED
+
+    assert _publish(cache, target, start, "new content") == status.PUSHED
+
+    assert len(remote.log("gitops-status/web-01")) == 3
