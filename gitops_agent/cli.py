@@ -154,6 +154,26 @@ def status_command(config: AgentConfig, as_json: bool) -> int:
     return status(config, as_json)
 
 
+@main.command("fleet")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--publish", is_flag=True,
+              help="Also commit fleet.md and fleet.yml to branch gitops-fleet of the status "
+                   "repo (only when something changed).")
+@click.option("--stale-after", type=click.IntRange(min=1), metavar="SECONDS", default=None,
+              help="A host is stale without a pass for this long "
+                   "(default 2 x status.heartbeat + interval).")
+@command()
+def fleet_command(config: AgentConfig, as_json: bool, publish: bool,
+                  stale_after: int | None) -> int:
+    """Every host's report, read from the status branches: failed and stale hosts.
+
+    Exit 0 all ok, 1 a host has a failed app (or the status repo cannot be read),
+    4 a host is stale."""
+    from gitops_agent.commands.fleet import fleet
+
+    return fleet(config, as_json, publish, stale_after)
+
+
 @main.command("artifacts")
 @click.argument("app")
 @click.argument("run_id", required=False)
