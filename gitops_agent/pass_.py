@@ -190,6 +190,7 @@ class Pass:
         for name, decision in plan.decisions.items():
             self._record(state, name, replace(state.apps[name], state="blocked",
                                               message=decision.text()), durable=False)
+        state.last_pass = now_iso()
         save_state(self.layout.state_file, state)
         pushed = self._publish(state, state.config_commit)
         return PassResult(EXIT_FAILED, state.config_commit, self.records, {}, pushed,
@@ -198,7 +199,8 @@ class Pass:
     def _finish(self, state: State, plan: Plan, observation: Observation) -> PassResult:
         pushed = None
         if not self.options.check:
-            state.config_commit, state.updated, state.error = plan.commit, now_iso(), None
+            state.config_commit, state.error = plan.commit, None
+            state.updated = state.last_pass = now_iso()
             save_state(self.layout.state_file, state)
             schemas.save_known_valid(self.layout.root / SCHEMA_CACHE)
             pushed = self._publish(state, plan.commit)
@@ -220,7 +222,7 @@ class Pass:
         apps keep their last results) and in state, for `status`."""
         if self.options.check:
             return
-        state.error = error
+        state.error, state.last_pass = error, now_iso()  # `status` sees that a pass ran
         save_state(self.layout.state_file, state)
         if self.config.status.url != self.config.config_repo.url:  # that one is unreachable
             self._publish(state, state.config_commit, error)
