@@ -23,7 +23,7 @@ from gitops_agent.config import StatusConfig
 from gitops_agent.config.agent import DEFAULT_STATUS_BRANCH
 from gitops_agent.config.yamlfile import MAX_BYTES
 from gitops_agent.errors import GitError
-from gitops_agent.git_reason import reason
+from gitops_agent.git_reason import reason, redact
 
 log = logging.getLogger(__name__)
 LOCAL = "refs/fleet/"  # where the cache keeps the fetched branches
@@ -104,7 +104,8 @@ def _fetch(repo: Path, url: str, auth: git.Auth, branches: Branches) -> None:
         status, _, err = git.run([*args, specs[0]], cwd=repo, auth=auth,
                                  timeout=git.NETWORK_TIMEOUT, check=False)
     if status != 0:
-        raise GitError(f"cannot read the status branches of {url}: {reason(err, status)}")
+        message = f"cannot read the status branches of {url}: {reason(err, status)}"
+        raise GitError(redact(message))  # a token in an https URL stays out of CI logs
 
 
 def _tidy(repo: Path) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from gitops_agent import git
 from gitops_agent.errors import GitError
+from gitops_agent.git_reason import redact
 from gitops_agent.publish import fleet, fleet_render, history, report
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,13 @@ def _published(repo: Path, url: str, auth: git.Auth) -> tuple[str | None, str | 
 
 def publish(repo: Path, url: str, auth: git.Auth, document: dict[str, Any]) -> bool:
     """Commit and push the overview; False when gitops-fleet already says the same."""
+    try:
+        return _publish(repo, url, auth, document)
+    except GitError as error:  # a token in an https URL stays out of CI logs
+        raise GitError(redact(str(error))) from None
+
+
+def _publish(repo: Path, url: str, auth: git.Auth, document: dict[str, Any]) -> bool:
     new = report.to_yaml(document)
     files = {"fleet.yml": new, "fleet.md": fleet_render.to_markdown(document)}
     summary = document["summary"]

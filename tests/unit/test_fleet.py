@@ -231,3 +231,14 @@ def test_branches_read_per_host_ones_and_the_shared_one(branch, specs, hosts):
     assert branches.refspecs() == specs
     for name, host in hosts.items():
         assert branches.host_of(name) == host
+
+
+def test_redact_hides_a_token_in_an_https_url_only():
+    from gitops_agent.git_reason import redact
+
+    text = ("cannot read https://x-access-token:ghs_secret@github.com/acme/fleet.git: "
+            "fatal: 'https://bot:glpat-1@gitlab.example/ops.git' git@github.com:acme/x.git")
+    shown = redact(text)
+    assert "ghs_secret" not in shown and "glpat-1" not in shown
+    assert "https://x-access-token:***@github.com/acme/fleet.git" in shown
+    assert "git@github.com:acme/x.git" in shown
