@@ -234,3 +234,20 @@ def test_fleet_unreachable_status_repo_is_one_line_and_exit_1(world, tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot read the status branches of" in lines[0], done.stderr
     assert done.stdout == ""
+
+
+def test_fleet_example_config_needs_only_the_repo_url(world, reports, tmp_path):
+    example = Path(__file__).parents[2] / "examples" / "ci" / "fleet-agent.yml"
+    config = tmp_path / "example.yml"
+    assert yaml.safe_load(example.read_text()) == {"config_repo": {
+        "url": "git@git.example.com:ops/fleet.git"}}
+    config.write_text(example.read_text().replace("git@git.example.com:ops/fleet.git",
+                                                  world.config_repo.url)
+                      + f"state_dir: {tmp_path / 'state'}\n")  # (tests may run as root)
+    reports.host("web-01")
+
+    done = cli("fleet", "--publish", config=config)
+
+    assert done.returncode == 0, done.stderr
+    assert "gitops-fleet: published" in done.stdout
+    assert (tmp_path / "state" / "repos" / "fleet.git").is_dir()
