@@ -207,14 +207,9 @@ class Pass:
             if self.push_error != state.push_error:  # `status` says whether it is pending
                 state.push_error = self.push_error
                 save_state(self.layout.state_file, state)
-        if plan.invalid:
-            code = EXIT_BAD_CONFIG
-        elif any(record.state in FAILED_STATES for record in self.records.values()):
-            code = EXIT_FAILED
-        else:
-            code = EXIT_OK
         watch = {name: app.watch for name, app in observation.appset.apps.items() if app.watch}
-        return PassResult(code, plan.commit, self.records, plan.invalid, pushed, watch, plan)
+        return PassResult(exit_code_of(plan, self.records), plan.commit, self.records,
+                          plan.invalid, pushed, watch, plan)
 
     # --- publish -------------------------------------------------------------------
     def _report_failure(self, state: State, error: str) -> None:
@@ -236,6 +231,15 @@ class Pass:
             self.layout.status_repo, self.config.status, self.auth, self.config.host,
             document)
         return None if outcome is None else outcome != status.UNCHANGED
+
+
+def exit_code_of(plan: Plan, records: dict[str, AppRecord]) -> int:
+    """2 an app file is invalid, 1 an app failed (or was blocked or rolled back), else 0."""
+    if plan.invalid:
+        return EXIT_BAD_CONFIG
+    if any(record.state in FAILED_STATES for record in records.values()):
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def document_of(config: AgentConfig, state: State, records: dict[str, AppRecord],
