@@ -84,15 +84,16 @@ def configure_command(path: Path) -> int:
 @click.option("--allow-rewind", is_flag=True,
               help="With verify: apply a config commit that does not descend from the "
                    "last applied one (a rollback), this once.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @command()
 def run_command(config: AgentConfig, apps: tuple[str, ...], force: bool, no_push: bool,
-                drift_check: bool, allow_rewind: bool) -> int:
+                drift_check: bool, allow_rewind: bool, as_json: bool) -> int:
     """One reconcile pass (what a systemd timer calls).
 
     Exit 0 all ok, 1 an app failed, 2 bad config, 75 another run holds the lock."""
     from gitops_agent.commands.run import run
 
-    return run(config, apps, force, not no_push, drift_check, allow_rewind)
+    return run(config, apps, force, not no_push, drift_check, allow_rewind, as_json)
 
 
 @main.command("plan")
@@ -136,22 +137,48 @@ def sync_command(config: AgentConfig) -> int:
 @click.argument("app")
 @click.option("--check", is_flag=True, help="Check mode: change nothing, record nothing.")
 @click.option("--diff", is_flag=True, help="Show the changes files would get.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Machine-readable output (Ansible's output stays in the run's artifacts).")
 @command()
-def run_playbook_command(config: AgentConfig, app: str, check: bool, diff: bool) -> int:
+def run_playbook_command(config: AgentConfig, app: str, check: bool, diff: bool,
+                         as_json: bool) -> int:
     """Run one app's playbook now, showing Ansible's output."""
     from gitops_agent.commands.run import run_playbook
 
-    return run_playbook(config, app, check, diff)
+    return run_playbook(config, app, check, diff, as_json)
 
 
 @main.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @command()
 def status_command(config: AgentConfig, as_json: bool) -> int:
-    """Last result of every app on this host, from local state."""
+    """Last result of every app on this host, from local state.
+
+    Exit 0 all ok, 1 an app failed/blocked/rolled_back or the last pass failed,
+    4 no pass within 2 x interval (stale); 1 wins when both apply."""
     from gitops_agent.commands.status import status
 
     return status(config, as_json)
+
+
+@main.command("fleet")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--publish", is_flag=True,
+              help="Also commit fleet.md and fleet.yml to branch gitops-fleet of the status "
+                   "repo (only when something changed).")
+@click.option("--stale-after", type=click.IntRange(min=1), metavar="SECONDS", default=None,
+              help="A host is stale without a pass for this long "
+                   "(default 2 x status.heartbeat + interval).")
+@command()
+def fleet_command(config: AgentConfig, as_json: bool, publish: bool,
+                  stale_after: int | None) -> int:
+    """Every host's report, read from the status branches: failed and stale hosts.
+
+    Exit 0 all ok, 1 a host has a failed app (or the status repo cannot be read),
+    4 a host is stale."""
+    from gitops_agent.commands.fleet import fleet
+
+    return fleet(config, as_json, publish, stale_after)
 
 
 @main.command("artifacts")
@@ -181,12 +208,14 @@ def _labels(context: click.Context, parameter: click.Parameter,
               help="Show which apps a host of this name gets (repeatable).")
 @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", callback=_labels,
               help="Labels of the --host examples (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @command(needs_config=False)
-def validate_command(directory: Path, hosts: tuple[str, ...], labels: dict[str, str]) -> int:
+def validate_command(directory: Path, hosts: tuple[str, ...], labels: dict[str, str],
+                     as_json: bool) -> int:
     """Check a config repo checkout: schema, references, playbook syntax. Exit 0 or 2."""
     from gitops_agent.commands.validate import validate
 
-    return validate(directory, hosts, labels)
+    return validate(directory, hosts, labels, as_json)
 
 
 @main.command("init")

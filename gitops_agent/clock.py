@@ -3,7 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso(datetime.now(UTC))
+
+
+def parse_iso(stamp: Any) -> datetime | None:
+    """A time as a report or state.json writes it; None when it is not one (the value may
+    come from another host's report: any type). A time without a zone is taken as UTC."""
+    if not isinstance(stamp, str) or len(stamp) > 64:
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

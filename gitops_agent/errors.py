@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_CONFIG = 2
 EXIT_CHANGES_PENDING = 3
+EXIT_STALE = 4  # status / fleet: no pass seen for too long
 EXIT_LOCKED = 75
 
 

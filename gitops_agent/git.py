@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,13 +82,16 @@ def _environment(auth: Auth) -> dict[str, str]:
 
 def run(args: list[str], cwd: Path | None = None, auth: Auth = Auth(),
         timeout: float = LOCAL_TIMEOUT, check: bool = True,
-        env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    """Run `git <args>`; raise GitError (command, rc, git's last line) when it fails."""
+        env: dict[str, str] | None = None, stdin: str | None = None) -> tuple[int, str, str]:
+    """Run `git <args>` (`stdin` its input: `cat-file --batch`); raise GitError (command,
+    rc, git's last line) when it fails. Output is decoded with surrogateescape, so
+    `out.encode("utf-8", "surrogateescape")` gives git's bytes back."""
     command = ["git", *SAFE_CONFIG, *args]
     environment = _environment(auth)
     if cwd is not None:  # never fall through to a repo above one of the agent's own
         environment["GIT_CEILING_DIRECTORIES"] = str(Path(cwd).resolve().parent)
-    status, out, err = _execute(command, cwd, {**environment, **(env or {})}, timeout)
+    status, out, err = _execute(command, cwd, {**environment, **(env or {})}, timeout,
+                                None if stdin is None else stdin.encode())
     if check and status != 0:
         raise GitError(f"git {' '.join(args[:3])} failed: {_reason(err.decode(), status)}")
     return status, out.decode("utf-8", "surrogateescape"), err.decode("utf-8", "replace")
@@ -102,11 +106,16 @@ def stop() -> None:
 
 
 def _execute(command: list[str], cwd: Path | None, env: dict[str, str],
-             timeout: float) -> tuple[int, bytes, bytes]:
+             timeout: float, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
     """Run git through GitPython; it ends at `timeout` (monotonic), or soon after stop()."""
-    # its own process group: git's helpers (git-remote-https, ssh) end with it
-    process = Git(str(cwd) if cwd else None).execute(command, as_process=True, env=env,
-                                                      start_new_session=True)
+    # its own process group: git's helpers (git-remote-https, ssh) end with it; input
+    # comes from a file (communicate() cannot go on writing it after a timeout)
+    with tempfile.TemporaryFile() if stdin is not None else contextlib.nullcontext() as source:
+        if source is not None:
+            source.write(stdin or b"")
+            source.seek(0)
+        process = Git(str(cwd) if cwd else None).execute(
+            command, as_process=True, env=env, start_new_session=True, istream=source)
     child = process.proc
     if child is None:
         raise GitError(f"{command[0]} did not start")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 SSH_HINTS = (
     ("Host key verification failed",
      "the git host's ssh key is not in known_hosts or has changed (pin it: ssh-keyscan the "
@@ -28,3 +30,11 @@ def reason(stderr: str, status: int | None) -> str:
     remote = [line for line in useful if line.startswith("remote:") or "denied" in line.lower()
               or "read only" in line.lower() or "read-only" in line.lower()]
     return (remote or important or useful or lines or [f"exit code {status}"])[-1]
+
+
+_CREDENTIALS = re.compile(r"(://[^/@:\s]*):[^/@\s]*@")
+
+
+def redact(text: str) -> str:
+    """`text` with the password or token of any https://user:token@host URL hidden."""
+    return _CREDENTIALS.sub(r"\1:***@", text)

@@ -39,6 +39,15 @@ class Layout:
     def status_repo(self) -> Path:
         return self.root / "repos" / "status.git"
 
+    @property
+    def fleet_repo(self) -> Path:
+        """Bare cache of every host's status branch, for `gitops-agent fleet`."""
+        return self.root / "repos" / "fleet.git"
+
+    @property
+    def fleet_lock(self) -> Path:
+        return self.root / "repos" / "fleet.lock"
+
     def app_checkout(self, app: str) -> Path:
         return self.root / "repos" / "apps" / _checked(app)
 

@@ -190,6 +190,7 @@ class Pass:
         for name, decision in plan.decisions.items():
             self._record(state, name, replace(state.apps[name], state="blocked",
                                               message=decision.text()), durable=False)
+        state.last_pass = now_iso()
         save_state(self.layout.state_file, state)
         pushed = self._publish(state, state.config_commit)
         return PassResult(EXIT_FAILED, state.config_commit, self.records, {}, pushed,
@@ -198,7 +199,8 @@ class Pass:
     def _finish(self, state: State, plan: Plan, observation: Observation) -> PassResult:
         pushed = None
         if not self.options.check:
-            state.config_commit, state.updated, state.error = plan.commit, now_iso(), None
+            state.config_commit, state.error = plan.commit, None
+            state.updated = state.last_pass = now_iso()
             save_state(self.layout.state_file, state)
             schemas.save_known_valid(self.layout.root / SCHEMA_CACHE)
             pushed = self._publish(state, plan.commit)
@@ -206,14 +208,9 @@ class Pass:
                 state.push_error = self.push_error
                 save_state(self.layout.state_file, state)
             housekeeping.tidy(self.layout)  # after the report: it never delays one
-        if plan.invalid:
-            code = EXIT_BAD_CONFIG
-        elif any(record.state in FAILED_STATES for record in self.records.values()):
-            code = EXIT_FAILED
-        else:
-            code = EXIT_OK
         watch = {name: app.watch for name, app in observation.appset.apps.items() if app.watch}
-        return PassResult(code, plan.commit, self.records, plan.invalid, pushed, watch, plan)
+        return PassResult(exit_code_of(plan, self.records), plan.commit, self.records,
+                          plan.invalid, pushed, watch, plan)
 
     # --- publish -------------------------------------------------------------------
     def _report_failure(self, state: State, error: str) -> None:
@@ -221,7 +218,7 @@ class Pass:
         apps keep their last results) and in state, for `status`."""
         if self.options.check:
             return
-        state.error = error
+        state.error, state.last_pass = error, now_iso()  # `status` sees that a pass ran
         save_state(self.layout.state_file, state)
         if self.config.status.url != self.config.config_repo.url:  # that one is unreachable
             self._publish(state, state.config_commit, error)
@@ -235,6 +232,15 @@ class Pass:
             self.layout.status_repo, self.config.status, self.auth, self.config.host,
             document)
         return None if outcome is None else outcome != status.UNCHANGED
+
+
+def exit_code_of(plan: Plan, records: dict[str, AppRecord]) -> int:
+    """2 an app file is invalid, 1 an app failed (or was blocked or rolled back), else 0."""
+    if plan.invalid:
+        return EXIT_BAD_CONFIG
+    if any(record.state in FAILED_STATES for record in records.values()):
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def document_of(config: AgentConfig, state: State, records: dict[str, AppRecord],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from types import FrameType
@@ -33,20 +34,39 @@ def print_result(result: PassResult) -> None:
         click.echo("no apps select this host")
 
 
+def print_json(result: PassResult, exit_code: int) -> None:
+    """The pass as one JSON document (`--json`): what each app did, and the exit code."""
+    apps = {name: {"state": record.state, "message": record.message, "run_id": record.run_id}
+            for name, record in sorted(result.records.items())}
+    click.echo(json.dumps({"exit_code": exit_code, "config_commit": result.config_commit,
+                           "apps": apps, "invalid": result.invalid, "pushed": result.pushed},
+                          indent=2))
+
+
 def run(config: AgentConfig, apps: tuple[str, ...], force: bool, push: bool,
-        drift_check: bool = False, allow_rewind: bool = False) -> int:
+        drift_check: bool = False, allow_rewind: bool = False, as_json: bool = False) -> int:
     options = Options(only=apps, force=force, push=push, drift_check=drift_check,
                       allow_rewind=allow_rewind)
     cancel_on_signals(options.cancel)
     result = Pass(config, options).run()
-    print_result(result)
+    if as_json:
+        print_json(result, result.exit_code)
+    else:
+        print_result(result)
     return result.exit_code
 
 
-def run_playbook(config: AgentConfig, app: str, check: bool, diff: bool) -> int:
+def run_playbook(config: AgentConfig, app: str, check: bool, diff: bool,
+                 as_json: bool = False) -> int:
+    """With `as_json`, Ansible's output is not shown (stdout is the document); the run's
+    artifacts keep it (`gitops-agent artifacts APP RUN_ID`)."""
     options = Options(only=(app,), force=True, forced_by="asked by run-playbook",
-                      show_output=True, check=check, diff=diff)
+                      show_output=not as_json, check=check, diff=diff)
     cancel_on_signals(options.cancel)
     result = Pass(config, options).run()
-    print_result(result)
-    return 1 if result.exit_code else 0
+    code = 1 if result.exit_code else 0
+    if as_json:
+        print_json(result, code)
+    else:
+        print_result(result)
+    return code

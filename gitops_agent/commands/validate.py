@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -24,23 +25,48 @@ def syntax_problem(root: Path, playbook: Path) -> str | None:
     return None if done.rc == 0 else f"syntax check failed: {done.last_line()}"
 
 
+def selection(apps: dict[str, App], hosts: tuple[str, ...],
+              labels: dict[str, str]) -> dict[str, list[str]]:
+    """Which apps each example host (with `labels`) would get."""
+    return {host: [name for name, app in sorted(apps.items())
+                   if selects(list(app.hosts), app.labels, host, labels)] for host in hosts}
+
+
 def show_selection(apps: dict[str, App], hosts: tuple[str, ...],
                    labels: dict[str, str]) -> None:
-    """Which apps each example host (with `labels`) would get."""
     shown = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
-    for host in hosts:
-        chosen = [name for name, app in sorted(apps.items())
-                  if selects(list(app.hosts), app.labels, host, labels)]
+    for host, chosen in selection(apps, hosts, labels).items():
         click.echo(f"{host}{f' ({shown})' if shown else ''}: "
                    f"{', '.join(chosen) if chosen else 'no apps'}")
 
 
 def validate(directory: Path, hosts: tuple[str, ...] = (),
-             labels: dict[str, str] | None = None) -> int:
+             labels: dict[str, str] | None = None, as_json: bool = False) -> int:
     root = directory.resolve()
     if not (root / "apps").is_dir():
-        click.echo(f"{directory}: no apps/ directory: not a config repo checkout", err=True)
+        message = f"{directory}: no apps/ directory: not a config repo checkout"
+        if as_json:  # an error, not a finding: one line on stderr, as every command's
+            raise ConfigError(message)
+        click.echo(message, err=True)
         return EXIT_BAD_CONFIG
+    problems, apps, files, checked = _check(root)
+    if as_json:
+        click.echo(json.dumps({"valid": not problems, "problems": problems,
+                               "apps": sorted(apps), "playbooks_checked": len(checked),
+                               "hosts": selection(apps, hosts, labels or {})}, indent=2))
+        return EXIT_BAD_CONFIG if problems else EXIT_OK
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {len(files)} app file(s)", err=True)
+        return EXIT_BAD_CONFIG
+    click.echo(f"{directory}: {len(apps)} app(s) valid, {len(checked)} playbook(s) checked")
+    show_selection(apps, hosts, labels or {})
+    return EXIT_OK
+
+
+def _check(root: Path) -> tuple[list[str], dict[str, App], list[Path], set[str]]:
+    """(problems, valid apps, app files, playbooks checked) of a config repo checkout."""
     problems: list[str] = []
     apps: dict[str, App] = {}
     files = app_files(root / "apps")
@@ -66,11 +92,4 @@ def validate(directory: Path, hosts: tuple[str, ...] = (),
                 reason = syntax_problem(root, root / playbook)
                 if reason:
                     problems.append(f"{root / playbook}: {reason}")
-    for problem in problems:
-        click.echo(problem, err=True)
-    if problems:
-        click.echo(f"{len(problems)} problem(s) in {len(files)} app file(s)", err=True)
-        return EXIT_BAD_CONFIG
-    click.echo(f"{directory}: {len(apps)} app(s) valid, {len(checked)} playbook(s) checked")
-    show_selection(apps, hosts, labels or {})
-    return EXIT_OK
+    return problems, apps, files, checked

@@ -35,6 +35,7 @@ class StatusConfig:
     heartbeat: int = 900  # seconds: last_pass is refreshed at least this often
     keep_days: int | None = None  # trim the host's own branch history older than this
     per_host: bool = True  # the branch name holds the host: nobody else writes to it
+    pattern: str = DEFAULT_STATUS_BRANCH  # as configured, "{host}" kept (to find all hosts')
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def load_agent_config(path: Path) -> AgentConfig:
             heartbeat=status.get("heartbeat", 900),
             keep_days=status.get("keep_days"),
             per_host="{host}" in status.get("branch", DEFAULT_STATUS_BRANCH),
+            pattern=status.get("branch", DEFAULT_STATUS_BRANCH),
         ),
         interval=data.get("interval", 60),
         splay=data.get("splay", 0),

@@ -171,3 +171,6 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += [f"| {_cell(name)} | {_cell(task.get('task'))} | {_cell(task.get('module'))} "
                   f"| {_cell(task.get('msg'))} |" for name, task in failures]
     return "\n".join(lines) + "\n"
+
+
+cell, code = _cell, _code  # for the other Markdown renders (the fleet overview)

@@ -76,9 +76,10 @@ _TYPES = {name: _python_types(hint) for name, hint in get_type_hints(AppRecord).
 class State:
     apps: dict[str, AppRecord] = field(default_factory=dict)
     config_commit: str | None = None
-    updated: str | None = None
+    updated: str | None = None  # when the last pass that got through finished
     error: str | None = None  # why the last pass failed before any app (the config repo)
     push_error: str | None = None  # why the last report was not pushed (retried each pass)
+    last_pass: str | None = None  # when the last pass ended, also one that failed early
 
 
 def load_state(path: Path, quarantine: bool = False) -> State:
@@ -116,10 +117,12 @@ def load_state(path: Path, quarantine: bool = False) -> State:
                         path, name, error)
     commit, updated = data.get("config_commit"), data.get("updated")
     failure, unpushed = data.get("error"), data.get("push_error")
+    last_pass = data.get("last_pass")
     return State(apps=apps, config_commit=commit if isinstance(commit, str) else None,
                  updated=updated if isinstance(updated, str) else None,
                  error=failure if isinstance(failure, str) else None,
-                 push_error=unpushed if isinstance(unpushed, str) else None)
+                 push_error=unpushed if isinstance(unpushed, str) else None,
+                 last_pass=last_pass if isinstance(last_pass, str) else None)
 
 
 def save_state(path: Path, state: State) -> None:
@@ -127,6 +130,7 @@ def save_state(path: Path, state: State) -> None:
     data = {
         "version": VERSION,
         "updated": state.updated,
+        "last_pass": state.last_pass,
         "config_commit": state.config_commit,
         "error": state.error,
         "push_error": state.push_error,

@@ -57,11 +57,6 @@ def test_status_shows_last_results_as_text_and_json(world):
     assert "digest" not in document["apps"]["web"]
 
 
-def test_status_before_any_run_says_so(world):
-    done = cli("status", config=world.config_path)
-    assert done.returncode == 0 and "no results yet" in done.stdout
-
-
 def test_artifacts_lists_runs_and_shows_one_for_review(world):
     world.config_repo.write("playbooks/two.yml", """\
 - hosts: all

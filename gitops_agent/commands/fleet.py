@@ -1,0 +1,57 @@
+"""`gitops-agent fleet`: every host's report from the status branches, in one view."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import click
+
+from gitops_agent import git, lock
+from gitops_agent.config import AgentConfig
+from gitops_agent.layout import Layout
+from gitops_agent.observe import host_reports
+from gitops_agent.publish import fleet as overview
+from gitops_agent.publish import fleet_branch, fleet_render
+
+
+def stale_window(config: AgentConfig) -> int:
+    """Default --stale-after: two heartbeats and a pass (SPEC §6)."""
+    return 2 * config.status.heartbeat + config.interval
+
+
+def fleet(config: AgentConfig, as_json: bool, publish: bool, stale_after: int | None,
+          now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> int:
+    layout = Layout(config.state_dir)
+    layout.prepare()
+    auth = git.Auth(config.config_repo.ssh_key, config.config_repo.known_hosts)
+    auth.check()
+    branches = host_reports.Branches.of(config.status)
+    with lock.hold(layout.fleet_lock):
+        host_reports.fetch(layout.fleet_repo, config.status.url, auth, branches)
+        views: list[overview.HostView] = []
+        unreadable: list[overview.Unreadable] = []
+        for found in host_reports.read(layout.fleet_repo, branches):
+            view = overview.Unreadable(overview.text(found.host, 80) or "", found.branch,
+                                       found.problem or "unreadable") \
+                if found.text is None else overview.host_view(found.host, found.branch,
+                                                              found.text)
+            if isinstance(view, overview.HostView):
+                views.append(view)
+            else:
+                unreadable.append(view)
+        moment = now()
+        document = overview.overview(views, unreadable, moment,
+                                     stale_after if stale_after is not None
+                                     else stale_window(config))
+        if as_json:
+            click.echo(json.dumps(document, indent=2))
+        else:
+            for line in fleet_render.to_text(document, moment):
+                click.echo(line)
+        if publish:
+            changed = fleet_branch.publish(layout.fleet_repo, config.status.url, auth, document)
+            click.echo(f"{fleet_branch.BRANCH}: " + ("published" if changed else
+                                                    "already up to date"), err=as_json)
+    return overview.exit_code(document)
