@@ -180,7 +180,8 @@ def test_no_log_secret_never_reaches_report_logs_or_git(world):
     assert secret not in done.stdout + done.stderr
     record = report(world.config_repo)["apps"]["secretive"]
     assert record["failed_tasks"][0]["msg"] == "output hidden by no_log"
-    status_history = git("--git-dir", str(world.config_repo.bare), "log", "-p", "gitops-status/web-01")
+    status_history = git("--git-dir", str(world.config_repo.bare), "log", "-p",
+                         "gitops-status/web-01")
     assert secret not in status_history
     assert secret not in (world.state_dir / "state.json").read_text()
     status_json = cli("status", "--json", config=world.config_path)
