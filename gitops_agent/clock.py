@@ -5,5 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 
+def now() -> datetime:
+    """The wall clock in UTC, to the second (what plan/ is given: it reads no clock)."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return now().strftime("%Y-%m-%dT%H:%M:%SZ")
