@@ -59,13 +59,10 @@ class PassResult:
     plan: Plan | None = None
 
 
-def backoff_of(config: AgentConfig) -> Backoff:
-    return Backoff(config.runner.backoff, config.runner.backoff_max)
-
-
 def plan_of(observation: Observation, state: State, suspended: dict[str, dict[str, Any]],
-            options: Options, backoff: Backoff) -> Plan:
-    """The pure plan for what `observe` found; the new tree is read only if it is needed."""
+            options: Options, config: AgentConfig) -> Plan:
+    """The pure plan for what `observe` found, at this time and with the config's backoff;
+    the new tree is read only if it is needed."""
     view = observation.config
     appset = observation.appset
     tree = view.tree() if needs_tree(view.commit, observation.selected, state.apps,
@@ -74,7 +71,7 @@ def plan_of(observation: Observation, state: State, suspended: dict[str, dict[st
         view.commit, observation.selected, observation.apps, state.apps, tree,
         view.edited, suspended, appset.invalid, [*appset.apps, *appset.invalid],
         options.only, options.forced_by if options.force or options.check else None,
-        view.refused, clock.now(), backoff)
+        view.refused, clock.now(), Backoff(config.runner.backoff, config.runner.backoff_max))
 
 
 def preview(config: AgentConfig, only: tuple[str, ...], scratch: Path) -> tuple[
@@ -86,8 +83,7 @@ def preview(config: AgentConfig, only: tuple[str, ...], scratch: Path) -> tuple[
     auth.check()
     observation = observe(config, layout, state, auth, only, scratch=scratch)
     suspended = suspensions.load_failing_closed(layout.suspensions_file)
-    return observation, plan_of(observation, state, suspended, Options(only=only),
-                                backoff_of(config)), state
+    return observation, plan_of(observation, state, suspended, Options(only=only), config), state
 
 
 class Pass:
@@ -120,8 +116,7 @@ class Pass:
                     self._report_failure(state, str(error))
                 raise
             self.context.tree = self.observation.config.tree_at  # to record what applies read
-            plan = plan_of(self.observation, state, self.suspended, self.options,
-                           backoff_of(self.config))
+            plan = plan_of(self.observation, state, self.suspended, self.options, self.config)
             if plan.refused:
                 return self._refuse(state, plan)
             self._execute(state, plan, self.observation)
