@@ -10,8 +10,13 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def now() -> datetime:
+    """The wall clock in UTC, to the second (what plan/ is given: it reads no clock)."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
 def now_iso() -> str:
-    return iso(datetime.now(UTC))
+    return iso(now())
 
 
 def parse_iso(stamp: Any) -> datetime | None:

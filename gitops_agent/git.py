@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -15,8 +16,10 @@ from pathlib import Path
 from git.cmd import Git
 
 from gitops_agent.errors import ConfigError, GitError
+from gitops_agent.git_reason import command_line, redact
 from gitops_agent.git_reason import reason as _reason
 
+log = logging.getLogger(__name__)
 SIGNAL_GRACE = 10.0  # seconds git may still run after SIGTERM/SIGINT (to push the report)
 _stopped_at: list[float] = []  # when a signal asked the agent to stop
 NETWORK_TIMEOUT = 120.0
@@ -93,7 +96,7 @@ def run(args: list[str], cwd: Path | None = None, auth: Auth = Auth(),
     status, out, err = _execute(command, cwd, {**environment, **(env or {})}, timeout,
                                 None if stdin is None else stdin.encode())
     if check and status != 0:
-        raise GitError(f"git {' '.join(args[:3])} failed: {_reason(err.decode(), status)}")
+        raise GitError(redact(f"git {' '.join(args[:3])} failed: {_reason(err.decode(), status)}"))
     return status, out.decode("utf-8", "surrogateescape"), err.decode("utf-8", "replace")
 
 
@@ -119,10 +122,12 @@ def _execute(command: list[str], cwd: Path | None, env: dict[str, str],
     child = process.proc
     if child is None:
         raise GitError(f"{command[0]} did not start")
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     while True:
         try:
             out, err = child.communicate(timeout=0.2)
+            _trace(command, cwd, int(child.returncode), started)
             return int(child.returncode), out or b"", err or b""
         except subprocess.TimeoutExpired:
             signalled = bool(_stopped_at) and time.monotonic() > _stopped_at[0] + SIGNAL_GRACE
@@ -131,7 +136,14 @@ def _execute(command: list[str], cwd: Path | None, env: dict[str, str],
                     os.killpg(child.pid, signal.SIGKILL)
                 out, err = child.communicate()
                 why = "stopped by a signal" if signalled else f"timed out after {timeout:.0f}s"
+                _trace(command, cwd, -9, started)
                 return -9, out or b"", (err or b"") + f"\nfatal: {why}\n".encode()
+
+
+def _trace(command: list[str], cwd: Path | None, status: int, started: float) -> None:
+    if log.isEnabledFor(logging.DEBUG):  # --debug: each git call, its exit and duration
+        log.debug("%s (in %s): exit %d in %.2fs", command_line(command, SAFE_CONFIG),
+                  cwd or ".", status, time.monotonic() - started)
 
 
 def ls_remote(url: str, auth: Auth) -> dict[str, str]:
@@ -198,7 +210,7 @@ def fetch_ref(path: Path, url: str, auth: Auth, ref: str, depth: int | None = 1,
     status, _, err = run(args, cwd=path, auth=auth, timeout=NETWORK_TIMEOUT, check=False)
     if status != 0:
         if "couldn't find remote ref" in err:
-            raise MissingRef(f"{url} has no {ref}")
+            raise MissingRef(redact(f"{url} has no {ref}"))
         raise GitError(f"git fetch {ref} failed: {_reason(err, status)}")
     head_file = path / "FETCH_HEAD" if (path / "FETCH_HEAD").exists() else \
         path / ".git" / "FETCH_HEAD"
@@ -291,4 +303,4 @@ def push(path: Path, url: str, auth: Auth, branch: str, commit: str = "HEAD",
     if any(sign in text for sign in ("[rejected]", "non-fast-forward", "fetch first",
                                      "but expected", "stale info")):
         raise PushRejected(f"push to {branch} rejected: the branch moved on")
-    raise GitError(f"git push to {url} failed: {_reason(err, status)}")
+    raise GitError(f"git push to {redact(url)} failed: {_reason(err, status)}")

@@ -1,8 +1,14 @@
-"""One line that says why a git command failed, from its stderr."""
+"""What git did and said, fit for humans: why a command failed (one line, from its
+stderr), and its command line for the debug log, URL credentials redacted."""
 
 from __future__ import annotations
 
 import re
+import shlex
+from collections.abc import Sequence
+
+CREDENTIALS = re.compile(r"(?i)\b(https?://)[^/@\s]+@")  # user[:password or token]@
+PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/:@\s]+):[^/@\s]*@")  # user:password@
 
 SSH_HINTS = (
     ("Host key verification failed",
@@ -32,9 +38,16 @@ def reason(stderr: str, status: int | None) -> str:
     return (remote or important or useful or lines or [f"exit code {status}"])[-1]
 
 
-_CREDENTIALS = re.compile(r"(://[^/@:\s]*):[^/@\s]*@")
-
-
 def redact(text: str) -> str:
-    """`text` with the password or token of any https://user:token@host URL hidden."""
-    return _CREDENTIALS.sub(r"\1:***@", text)
+    """`text` without URL credentials: https://user:token@host -> https://***@host, and the
+    password of a user:password@ in any other URL."""
+    return PASSWORD.sub(r"\1:***@", CREDENTIALS.sub(r"\1***@", text))
+
+
+def command_line(command: Sequence[str], fixed: Sequence[str]) -> str:
+    """A git command as the debug log shows it: without the `fixed` options every call
+    gets, URL credentials redacted."""
+    args = list(command[1:])
+    if args[:len(fixed)] == list(fixed):
+        args = args[len(fixed):]
+    return redact(shlex.join([command[0], *args]))

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gitops_agent import git, lock
+from gitops_agent import clock, git, lock
 from gitops_agent.clock import now_iso
 from gitops_agent.config import APP_NAME, SCHEMA_CACHE, AgentConfig
 from gitops_agent.config import schema as schemas
@@ -25,7 +25,7 @@ from gitops_agent.execute.apply import Context, Target, spec_of
 from gitops_agent.execute.job import carry_out
 from gitops_agent.layout import Layout
 from gitops_agent.observe import Observation, observe
-from gitops_agent.plan import Plan, make_plan, needs_tree
+from gitops_agent.plan import Backoff, Plan, make_plan, needs_tree
 from gitops_agent.plan.decide import FAILED_STATES, satisfies_dependents
 from gitops_agent.publish import report, status
 from gitops_agent.record import suspensions
@@ -60,8 +60,9 @@ class PassResult:
 
 
 def plan_of(observation: Observation, state: State, suspended: dict[str, dict[str, Any]],
-            options: Options) -> Plan:
-    """The pure plan for what `observe` found; the new tree is read only if it is needed."""
+            options: Options, config: AgentConfig) -> Plan:
+    """The pure plan for what `observe` found, at this time and with the config's backoff;
+    the new tree is read only if it is needed."""
     view = observation.config
     appset = observation.appset
     tree = view.tree() if needs_tree(view.commit, observation.selected, state.apps,
@@ -70,7 +71,7 @@ def plan_of(observation: Observation, state: State, suspended: dict[str, dict[st
         view.commit, observation.selected, observation.apps, state.apps, tree,
         view.edited, suspended, appset.invalid, [*appset.apps, *appset.invalid],
         options.only, options.forced_by if options.force or options.check else None,
-        view.refused)
+        view.refused, clock.now(), Backoff(config.runner.backoff, config.runner.backoff_max))
 
 
 def preview(config: AgentConfig, only: tuple[str, ...], scratch: Path) -> tuple[
@@ -82,7 +83,7 @@ def preview(config: AgentConfig, only: tuple[str, ...], scratch: Path) -> tuple[
     auth.check()
     observation = observe(config, layout, state, auth, only, scratch=scratch)
     suspended = suspensions.load_failing_closed(layout.suspensions_file)
-    return observation, plan_of(observation, state, suspended, Options(only=only)), state
+    return observation, plan_of(observation, state, suspended, Options(only=only), config), state
 
 
 class Pass:
@@ -115,7 +116,7 @@ class Pass:
                     self._report_failure(state, str(error))
                 raise
             self.context.tree = self.observation.config.tree_at  # to record what applies read
-            plan = plan_of(self.observation, state, self.suspended, self.options)
+            plan = plan_of(self.observation, state, self.suspended, self.options, self.config)
             if plan.refused:
                 return self._refuse(state, plan)
             self._execute(state, plan, self.observation)

@@ -10,7 +10,7 @@ import click
 
 from gitops_agent.config import AgentConfig
 from gitops_agent.errors import FatalError
-from gitops_agent.execute.runner import SUMMARY
+from gitops_agent.execute.artifact import SUMMARY
 from gitops_agent.layout import Layout
 
 

@@ -51,6 +51,8 @@ class RunnerConfig:
     timeout: int = 1800
     keep_artifacts: int = 20
     vault_password_file: str | None = None
+    backoff: int = 60  # seconds before a second retry on the same failing inputs
+    backoff_max: int = 3600  # the longest wait between such retries
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ def load_agent_config(path: Path) -> AgentConfig:
             timeout=runner.get("timeout", 1800),
             keep_artifacts=runner.get("keep_artifacts", 20),
             vault_password_file=_absolute(runner.get("vault_password_file"), base),
+            backoff=runner.get("backoff", 60),
+            backoff_max=runner.get("backoff_max", 3600),
         ),
         drift_interval=data.get("drift", {}).get("interval", 3600),
         self_heal=data.get("drift", {}).get("self_heal", False),

@@ -21,6 +21,7 @@ from gitops_agent.config import AgentConfig, load_agent_config
 from gitops_agent.daemon import sdnotify
 from gitops_agent.daemon.files import FileWatch, Wakeups
 from gitops_agent.errors import ConfigError, FatalError, LockHeld
+from gitops_agent.git_reason import redact
 from gitops_agent.layout import Layout
 from gitops_agent.pass_ import Options, Pass
 
@@ -65,7 +66,7 @@ class Daemon:
         pid_file.write_text(f"{os.getpid()}\n")
         self.files.start()
         pinger = self._start_watchdog_pings()
-        sdnotify.notify("READY=1", f"STATUS=watching {self.config.config_repo.url}")
+        sdnotify.notify("READY=1", f"STATUS=watching {redact(self.config.config_repo.url)}")
         log.info("watching %s every %ss (pid %d)", self.config.config_repo.url,
                  self.config.interval, os.getpid())
         next_pass = time.monotonic()

@@ -82,8 +82,10 @@ def extravars(context: Context, name: str, variables: dict[str, Any], config_dir
 
 def run_playbook(context: Context, name: str, playbook: Path, config_dir: Path,
                  variables: dict[str, Any], timeout: int | None,
-                 metadata: dict[str, Any], trace: bool = False) -> runner.RunResult:
-    """One ansible-runner run for app `name`, with the agent's settings."""
+                 metadata: dict[str, Any], trace: bool = False,
+                 timeout_from: str | None = None) -> runner.RunResult:
+    """One ansible-runner run for app `name`, with the agent's settings; `timeout`, when
+    given, comes from the setting `timeout_from` names (else runner.timeout applies)."""
     return runner.run_playbook(runner.RunRequest(
         app=name,
         playbook=playbook,
@@ -92,6 +94,7 @@ def run_playbook(context: Context, name: str, playbook: Path, config_dir: Path,
         host=context.config.host,
         extravars=variables,
         timeout=timeout or context.config.runner.timeout,
+        timeout_source=(timeout_from or "the app's timeout") if timeout else "runner.timeout",
         keep_artifacts=context.config.runner.keep_artifacts,
         vault_password_file=context.config.runner.vault_password_file,
         check=context.check,
@@ -114,7 +117,7 @@ def run_app(context: Context, app: App, config_dir: Path, config_commit: str,
     playbook = DEPLOY_PLAYBOOK if app.deploy is not None else config_dir / str(app.playbook)
     return run_playbook(context, app.name, playbook, config_dir, variables, app.timeout,
                         {"config_commit": config_commit, "source_commit": source_commit,
-                         "reason": reason}, trace)
+                         "reason": reason}, trace, f"timeout in {app.file}")
 
 
 def _failed(previous: AppRecord | None, target: Target, message: str) -> AppRecord:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from gitops_agent import git
 from gitops_agent.errors import GitError
+from gitops_agent.git_reason import redact
 
 log = logging.getLogger(__name__)
 LOCKS = ("index.lock", "shallow.lock", "HEAD.lock", "config.lock", "packed-refs.lock")
@@ -81,7 +82,7 @@ def fetch_commit(path: Path, url: str, sha: str, auth: git.Auth,
             raise
         git.fetch(path, url, auth, what, depth=depth, unshallow=history and shallow)
     if not git.has_commit(path, sha):
-        raise GitError(f"{url} did not provide commit {sha}")
+        raise GitError(f"{redact(url)} did not provide commit {sha}")
     return replaced
 
 

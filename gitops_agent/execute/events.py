@@ -1,18 +1,20 @@
 """Pure fold of ansible-runner events into per-task results, stats and failed tasks.
 
 Only allow-listed fields leave this module: task name, module, role, status, and
-for failed tasks a short message (`msg`, `rc`, the tail of `stderr`). Output of
-`no_log` tasks is replaced, never read.
+for failed tasks a short message (`msg`, `rc`, the tail of `stderr`, an OS error such
+as a missing binary that Ansible named). Output of `no_log` tasks is replaced, never
+read. A run that failed without a failed task says why from Ansible's first error line
+(diagnose.py); a run killed at its timeout names the task that was running.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
+
+from gitops_agent.execute.diagnose import error_line, os_error
 
 HIDDEN = "output hidden by no_log"
 MESSAGE_LIMIT = 500
@@ -60,15 +62,20 @@ def _clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def failure_message(result: Any) -> str:
-    """A short message from a failed result, taking only msg, rc and the stderr tail."""
+def failure_message(result: Any, printed: str = "") -> str:
+    """A short message from a failed result, taking only msg, rc and the stderr tail, and
+    an OS error (a missing binary) from what Ansible `printed` of the failure."""
     if not isinstance(result, dict):
         return "failed"
     if "censored" in result or result.get("_ansible_no_log"):
         return HIDDEN
     parts = []
-    if result.get("msg"):
-        parts.append(_text(result["msg"]))
+    message = _text(result["msg"]) if result.get("msg") else ""
+    cause = os_error(printed) if isinstance(printed, str) else None
+    if cause and cause not in message:
+        message = f"{message.rstrip('.')}: {cause}" if message else cause
+    if message:
+        parts.append(message)
     if isinstance(result.get("rc"), int) and result["rc"] != 0:
         parts.append(f"rc={result['rc']}")
     stderr = result.get("stderr")
@@ -91,7 +98,8 @@ def _task_result(event: dict[str, Any]) -> TaskResult:
         role=data.get("role") or None,
         host=str(data.get("host", "")),
         status=status,
-        msg=failure_message(result) if status in ("failed", "unreachable", "ignored") else None,
+        msg=failure_message(result, event.get("stdout", "")) if status in (
+            "failed", "unreachable", "ignored") else None,
         duration=data.get("duration"),
     )
 
@@ -128,30 +136,18 @@ def _mark_rescued(tasks: list[TaskResult], failures: dict[str, int] | None) -> l
             else task for index, task in enumerate(tasks)]
 
 
-ERROR_WHERE = re.compile(r"The (?:error|offending line) appears to be in '([^']*)': "
-                         r"line (\d+), column (\d+)")
-
-
-def _tail(stdout: str) -> str:
-    """What Ansible said before it ran any task, reduced to what cannot hold a secret:
-    its ERROR! line's first clause, and the file and line it points at. The rest (the
-    offending line it quotes, a failing command's output) stays in the artifacts."""
-    found = []
-    for line in stdout.splitlines():
-        if line.strip().startswith(("ERROR!", "[ERROR]:")):
-            clause = line.strip().split(":", 2)
-            found.append(":".join(clause[:2]) if clause[0] == "[ERROR]" else clause[0])
-        where = ERROR_WHERE.search(line)
-        if where:
-            found.append(f"at {Path(where.group(1)).name}:{where.group(2)}")
-    return _clip("; ".join(dict.fromkeys(found)) or "see its artifacts for Ansible's output")
+TASK_STARTS = ("playbook_on_task_start", "playbook_on_handler_task_start", "runner_on_start")
 
 
 def fold(events: Iterable[dict[str, Any]], status: str, rc: int, stdout: str = "",
-         timeout: int | None = None) -> Outcome:
-    """One run's events (in order) plus runner's status/rc -> Outcome."""
+         timeout: int | None = None, timeout_source: str | None = None,
+         hidden: Iterable[str] = ()) -> Outcome:
+    """One run's events (in order) plus runner's status/rc -> Outcome. `timeout` and
+    `timeout_source` (the setting it came from) describe a timeout; `hidden` are values
+    that must not reach a message (the app's vars)."""
     outcome = Outcome(status=status, rc=rc)
     results: dict[tuple[str, str], TaskResult] = {}
+    running: dict[str, tuple[str, str]] = {}  # task_uuid -> (task, module), no result yet
     first_item_failure: dict[tuple[str, str], str] = {}
     failures: dict[str, int] = {}
     stats_seen = False
@@ -159,7 +155,11 @@ def fold(events: Iterable[dict[str, Any]], status: str, rc: int, stdout: str = "
         kind = event.get("event")
         data = event.get("event_data", {})
         key = (str(data.get("task_uuid")), str(data.get("host")))
-        if kind == "runner_item_on_failed":
+        if kind in TASK_STARTS:
+            running[key[0]] = (str(data.get("task") or data.get("task_action") or "?"),
+                               str(data.get("resolved_action") or data.get("task_action")
+                                   or "?"))
+        elif kind == "runner_item_on_failed":
             first_item_failure.setdefault(key, failure_message(data.get("res")))
         elif kind in RESULT_EVENTS:
             result = _task_result(event)
@@ -167,6 +167,7 @@ def fold(events: Iterable[dict[str, Any]], status: str, rc: int, stdout: str = "
                 loop_message = f"{first_item_failure[key]} (loop: {result.msg})"
                 result = replace(result, msg=_clip(loop_message))
             results[key] = result
+            running.pop(key[0], None)
         elif kind == "playbook_on_stats":
             outcome.stats = _stats(data)
             failures = data.get("failures") if isinstance(data.get("failures"), dict) else {}
@@ -179,14 +180,27 @@ def fold(events: Iterable[dict[str, Any]], status: str, rc: int, stdout: str = "
             {"task": result.task, "module": result.module, "msg": result.msg or "failed"}
             for result in outcome.tasks if result.status in ("failed", "unreachable")
         ]
-    outcome.message = _message(outcome, stats_seen, stdout, timeout)
+    last = list(running.values())[-1] if running else None
+    if outcome.status == "timeout":
+        outcome.message = _timed_out(last, timeout, timeout_source)
+        if last is not None:  # the report's failed tasks name it too
+            outcome.failed_tasks.append({"task": last[0], "module": last[1],
+                                         "msg": _timed_out(None, timeout, timeout_source)})
+    else:
+        outcome.message = _message(outcome, stdout, hidden)
     return outcome
 
 
-def _message(outcome: Outcome, stats_seen: bool, stdout: str, timeout: int | None) -> str:
+def _timed_out(task: tuple[str, str] | None, timeout: int | None, source: str | None) -> str:
+    """`timed out in task 'X': killed after the 30s timeout (runner.timeout)`."""
+    limit = f"the {timeout}s timeout" if timeout else "its timeout"
+    where = f" in task {task[0]!r}" if task else ""
+    return _clip(f"timed out{where}: killed after {limit}"
+                 + (f" ({source})" if source else ""), 300)
+
+
+def _message(outcome: Outcome, stdout: str, hidden: Iterable[str]) -> str:
     stats = outcome.stats
-    if outcome.status == "timeout":
-        return f"killed after the {timeout}s timeout" if timeout else "killed after its timeout"
     if outcome.status == "canceled":
         return "canceled before it finished"
     if outcome.ok:
@@ -196,6 +210,9 @@ def _message(outcome: Outcome, stats_seen: bool, stdout: str, timeout: int | Non
         more = len(outcome.failed_tasks) - 1
         return _clip(f"task {first['task']!r} failed: {first['msg']}"
                      + (f" (and {more} more)" if more > 0 else ""), 300)
-    if not stats_seen:
-        return _clip(f"ansible-playbook failed (rc {outcome.rc}): {_tail(stdout)}", 300)
-    return f"ansible-playbook failed (rc {outcome.rc})"
+    why = error_line(stdout, hidden)
+    if why is None:
+        why = "ansible-playbook was not found or could not be run" if outcome.rc == 127 \
+            else "see its artifacts for Ansible's output"
+    return _clip(f"ansible-playbook exited with status {outcome.rc} and no task failed: {why}",
+                 300)

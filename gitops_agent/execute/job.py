@@ -10,10 +10,13 @@ import logging
 from dataclasses import replace
 from typing import Any
 
+from gitops_agent import clock
 from gitops_agent.execute.apply import Context, Target, apply, check_drift, spec_of
+from gitops_agent.plan.backoff import Backoff, note
 from gitops_agent.plan.decide import (
     APPLY,
     FAIL,
+    HOLD,
     SUSPEND,
     UNCHANGED,
     Decision,
@@ -74,12 +77,30 @@ def drift(context: Context, target: Target, previous: AppRecord,
                    message=f"drift: {len(tasks)} task(s) would change: {names}")
 
 
-def carry_out(context: Context, target: Target, decision: Decision,
-              previous: AppRecord | None, drift_check: bool, self_heal: bool,
-              suspension: dict[str, Any] | None) -> AppRecord:
-    """The app's record after acting on `decision`."""
-    if decision.action == SUSPEND:
-        return suspended(previous, target, decision.text(), suspension)
+def held(previous: AppRecord, target: Target, why: str) -> AppRecord:
+    """Left failed while its backoff runs: its last failure (message, tasks, run) stays."""
+    message = previous.message if why in previous.message else why
+    return replace(previous, state="failed", message=message,
+                   failed_inputs=_rebased(previous.failed_inputs, target.config_commit))
+
+
+def counted(name: str, record: AppRecord, previous: AppRecord | None, retry: bool,
+            backoff: Backoff) -> AppRecord:
+    """The record with its failure count and backoff: a failed retry on the same inputs
+    adds to the count, any other failure starts it again, anything else clears it."""
+    if record.last_attempt != "failed" or record.state != "failed":
+        return replace(record, failures=0, retry_at=None)
+    failures = (previous.failures if retry and previous else 0) + 1
+    retry_at = backoff.retry_at(failures, clock.now())
+    if retry_at is None:
+        return replace(record, failures=failures, retry_at=None)
+    log.warning("%s: %s", name, note(failures, retry_at))
+    return replace(record, failures=failures, retry_at=retry_at,
+                   message=f"{record.message} — {note(failures, retry_at)}")
+
+
+def _act(context: Context, target: Target, decision: Decision, previous: AppRecord | None,
+         drift_check: bool, self_heal: bool) -> AppRecord:
     if decision.action == UNCHANGED and previous is not None:
         if drift_check and previous.state != "rolled_back":
             return drift(context, target, previous, self_heal)
@@ -87,3 +108,20 @@ def carry_out(context: Context, target: Target, decision: Decision,
     if decision.action in (APPLY, FAIL) or previous is None:
         return apply(context, replace(target, reason=decision.text() or "asked"), previous)
     raise ValueError(f"no job for decision {decision.action!r}")
+
+
+def carry_out(context: Context, target: Target, decision: Decision,
+              previous: AppRecord | None, drift_check: bool, self_heal: bool,
+              suspension: dict[str, Any] | None) -> AppRecord:
+    """The app's record after acting on `decision`."""
+    if decision.action == SUSPEND:
+        return suspended(previous, target, decision.text(), suspension)
+    if decision.action == HOLD and previous is not None:
+        log.info("%s: not applied: %s", target.app.name, decision.text())
+        return held(previous, target, decision.text())
+    record = _act(context, target, decision, previous, drift_check, self_heal)
+    if context.check:
+        return record
+    runner = context.config.runner
+    return counted(target.app.name, record, previous, decision.retry,
+                   Backoff(runner.backoff, runner.backoff_max))

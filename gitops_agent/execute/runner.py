@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -22,7 +23,8 @@ import yaml
 from gitops_agent.clock import now_iso
 from gitops_agent.execute import ansible_env, artifact, events, reaper, tracing
 
-SUMMARY = "gitops-run.json"
+log = logging.getLogger(__name__)
+SUMMARY = artifact.SUMMARY
 HARD_STOP = 30.0  # seconds past the deadline before the runner process is killed
 # the agent's own copy of the package, whatever the child's sys.path would find
 CHILD = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r}); "
@@ -46,6 +48,7 @@ class RunRequest:
     cancel: threading.Event = field(default_factory=threading.Event)
     metadata: dict[str, Any] = field(default_factory=dict)
     trace: bool = False  # record what the run reads under config_dir
+    timeout_source: str = "runner.timeout"  # the setting `timeout` came from, for messages
 
 
 @dataclass
@@ -97,6 +100,24 @@ def _environment(request: RunRequest, trace_file: Path | None,
     return environment
 
 
+def _hidden(extravars: dict[str, Any]) -> list[str]:
+    """The app's own var values (not the gitops_* facts): masked in error lines."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk({key: value for key, value in extravars.items() if not key.startswith("gitops_")})
+    return found
+
+
 def _job(request: RunRequest, private: Path, artifacts: Path, run_id: str,
          environment: dict[str, str], options: list[str]) -> Path:
     """The job file runner_child reads (0600, in the 0700 private dir)."""
@@ -105,6 +126,8 @@ def _job(request: RunRequest, private: Path, artifacts: Path, run_id: str,
                    "ident": run_id, "playbook": str(request.playbook), "envvars": environment,
                    "cmdline": shlex.join(options), "quiet": not request.show_output},
         "timeout": request.timeout,
+        "timeout_source": request.timeout_source,
+        "hidden": _hidden(request.extravars),
         "result": str(private / "outcome.json"),
     }
     path = private / "job.json"
@@ -182,13 +205,17 @@ def run_playbook(request: RunRequest) -> RunResult:
         if request.cancel.is_set() or time.monotonic() > deadline:
             reaper.end_run(run_id)  # all it started, also what left its process group
         shutil.rmtree(private, ignore_errors=True)
-    artifact.rotate(artifacts, request.keep_artifacts, run_id)
     reads = tracing.collect(trace_file) if trace_file is not None else None
     if reads is not None:
         reads.probed |= probed
     result = RunResult(run_id, started, round(time.monotonic() - clock, 2), outcome,
                        artifacts / run_id, reads)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s: ran %s in %.2fs (%s, exit %s)", request.app,
+                  artifact.command_line(result.artifact_dir), result.duration, outcome.status,
+                  outcome.rc)
     _write_summary(request, result)
+    artifact.rotate(artifacts, request.keep_artifacts, run_id)
     return result
 
 

@@ -53,7 +53,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     run_dir = Path(job["runner"]["artifact_dir"]) / job["runner"]["ident"]
     artifact.cap(run_dir)
     stdout = artifact.tail(run_dir / "stdout", 4000)
-    return asdict(events.fold(collected, status, rc, stdout, job["timeout"]))
+    return asdict(events.fold(collected, status, rc, stdout, job["timeout"],
+                              job.get("timeout_source"), job.get("hidden", ())))
 
 
 def main() -> int:

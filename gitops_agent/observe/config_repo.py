@@ -18,6 +18,7 @@ from gitops_agent import git
 from gitops_agent.config import RepoConfig
 from gitops_agent.errors import FatalError, GitError
 from gitops_agent.execute import checkouts
+from gitops_agent.git_reason import redact
 from gitops_agent.observe import signature
 from gitops_agent.observe.tree import Tree, read_tree
 
@@ -63,15 +64,16 @@ def remote_head(path: Path, settings: RepoConfig, auth: git.Auth,
     try:
         return git.fetch_ref(repo, settings.url, auth, ref)
     except git.MissingRef:
-        raise FatalError(f"the config repo {settings.url} has no branch "
+        raise FatalError(f"the config repo {redact(settings.url)} has no branch "
                          f"{settings.branch!r}") from None
     except GitError as error:
         try:  # the remote, or this repo? ls-remote needs no repo
             sha = git.ls_remote(settings.url, auth).get(ref)
         except GitError:
-            raise FatalError(f"cannot reach the config repo {settings.url}: {error}") from None
+            raise FatalError(f"cannot reach the config repo {redact(settings.url)}: "
+                             f"{error}") from None
         if sha is None:
-            raise FatalError(f"the config repo {settings.url} has no branch "
+            raise FatalError(f"the config repo {redact(settings.url)} has no branch "
                              f"{settings.branch!r}") from None
         log.warning("%s: %s (the remote answers: the checkout is at fault)", repo, error)
         return sha
@@ -146,7 +148,7 @@ def objects(path: Path, url: str, sha: str, auth: git.Auth, scratch: Path,
                 raise
             git.fetch(repo, url, auth, ref)
         if not git.has_commit(repo, sha):
-            raise GitError(f"{url} did not provide commit {sha}")
+            raise GitError(f"{redact(url)} did not provide commit {sha}")
     return repo
 
 

@@ -9,6 +9,7 @@ from gitops_agent import git
 from gitops_agent.config import App
 from gitops_agent.errors import GitError
 from gitops_agent.execute import checkouts
+from gitops_agent.git_reason import redact
 
 Remotes = dict[str, dict[str, str] | GitError]
 
@@ -62,7 +63,7 @@ def resolve_short_sha(path: Path, url: str, prefix: str, auth: git.Auth,
     git.fetch_all(path, url, auth)
     sha = git.resolve_short(path, prefix)
     if sha is None:
-        raise GitError(f"ref {prefix!r} is neither a branch, a tag nor a commit of {url}")
+        raise GitError(f"ref {prefix!r} is neither a branch, a tag nor a commit of {redact(url)}")
     return sha
 
 
@@ -78,7 +79,7 @@ def source_commit(app: App, remotes: Remotes, checkout: Path, auth: git.Auth,
         return ref, None
     refs = remotes.get(url)
     if isinstance(refs, GitError):
-        return None, f"cannot reach the source repo {url}: {refs}"
+        return None, f"cannot reach the source repo {redact(url)}: {refs}"
     sha = resolve_ref(refs or {}, ref)
     if sha is None and git.SHORT_SHA.match(ref):
         try:
@@ -86,5 +87,5 @@ def source_commit(app: App, remotes: Remotes, checkout: Path, auth: git.Auth,
         except GitError as error:
             return None, str(error)
     if sha is None:
-        return None, f"ref {ref!r} is neither a branch, a tag nor a commit of {url}"
+        return None, f"ref {ref!r} is neither a branch, a tag nor a commit of {redact(url)}"
     return sha, None

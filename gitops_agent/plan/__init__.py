@@ -9,16 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from gitops_agent.config import App
 from gitops_agent.observe.tree import Tree
-from gitops_agent.plan.decide import APPLY, FAIL, UNCHANGED, Decision, Facts, decide, refused
+from gitops_agent.plan.backoff import DEFAULT, Backoff
+from gitops_agent.plan.decide import (
+    APPLY,
+    FAIL,
+    HOLD,
+    UNCHANGED,
+    Decision,
+    Facts,
+    decide,
+    refused,
+)
 from gitops_agent.plan.decide import to_remove as removable
 from gitops_agent.plan.inputs import from_dict
 from gitops_agent.record.state import AppRecord
 
-__all__ = ["APPLY", "FAIL", "UNCHANGED", "Decision", "Plan", "make_plan", "needs_tree"]
+__all__ = ["APPLY", "FAIL", "HOLD", "UNCHANGED", "Backoff", "Decision", "Plan", "make_plan",
+           "needs_tree"]
 
 
 @dataclass
@@ -68,9 +80,11 @@ def make_plan(commit: str, selected: Mapping[str, App], views: Mapping[str, Any]
               records: Mapping[str, AppRecord], tree: Tree | None, edited: list[str],
               suspended: Mapping[str, Mapping[str, Any]], invalid: Mapping[str, str],
               desired: list[str], only: tuple[str, ...] = (), forced: str | None = None,
-              refusal: str | None = None) -> Plan:
+              refusal: str | None = None, now: datetime | None = None,
+              backoff: Backoff = DEFAULT) -> Plan:
     """Decide for every app in scope. `views` are observe.AppView's; `desired` names every
-    app that selects this host (valid or not), for removal."""
+    app that selects this host (valid or not), for removal. `now` is the pass's time, for
+    backoff (the plan reads no clock)."""
     if refusal is not None:
         return Plan(commit, refused(records, commit, refusal), refused=refusal)
     plan = Plan(commit, invalid={name: problem for name, problem in invalid.items()
@@ -79,7 +93,8 @@ def make_plan(commit: str, selected: Mapping[str, App], views: Mapping[str, Any]
         view = views[name]
         facts = Facts(view.source_commit, view.source_error, view.checkout_current,
                       view.watch, view.facts, app.paths, suspension_of(app, suspended))
-        plan.decisions[name] = decide(records.get(name), facts, commit, tree, edited, forced)
+        plan.decisions[name] = decide(records.get(name), facts, commit, tree, edited, forced,
+                                      now, backoff)
     if not only:
         plan.remove = removable(records, desired, invalid)
     return plan

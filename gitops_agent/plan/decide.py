@@ -6,7 +6,9 @@ The rules, in order, for an app that selects this host:
 3. asked for (`--force`, `run-playbook`): apply;
 4. never applied: apply;
 5. rolled back: apply only once something the failed attempt read changed;
-6. its last own run failed: apply (a retry), even if a dependency blocked it since;
+6. its last own run failed (even if a dependency blocked it since): apply at once when
+   something the failed run read changed; else retry, unless it failed on these same
+   inputs more than once and its backoff (plan/backoff.py) holds it until `retry_at`;
 7. what its last apply read is not known (tracer failure, older state): apply;
 8. anything its last apply read (or its source commit, host facts, watched files)
    changed, or was edited in the agent's checkout: apply, naming what;
@@ -18,12 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from gitops_agent.plan import inputs as recorded
+from gitops_agent.plan.backoff import DEFAULT, Backoff, note
 from gitops_agent.record.state import AppRecord
 
 APPLY, UNCHANGED, SUSPEND, FAIL, BLOCK = "apply", "unchanged", "suspend", "fail", "block"
+HOLD = "hold"  # failed again on the same inputs: left alone until its backoff ends
+RETRY = "retry: the last run failed"
 FAILED_STATES = ("failed", "blocked", "rolled_back")  # fail the pass
 KEPT_WHEN_UNCHANGED = {"rolled_back", "drifted"}
 
@@ -32,6 +38,8 @@ KEPT_WHEN_UNCHANGED = {"rolled_back", "drifted"}
 class Decision:
     action: str
     reasons: tuple[str, ...] = ()
+    # a retry on the inputs that failed: a new failure adds to the count (plan/backoff.py)
+    retry: bool = field(default=False, compare=False)
 
     def text(self) -> str:
         return "; ".join(self.reasons)
@@ -69,11 +77,31 @@ def rolled_back(previous: AppRecord) -> bool:
     return previous.state == "rolled_back" or previous.last_attempt == "rolled_back"
 
 
+def _moved(previous: AppRecord, facts: Facts, commit: str) -> bool:
+    return commit != previous.config_commit or facts.source_commit != previous.source_commit
+
+
+def _after_failure(previous: AppRecord, facts: Facts, commit: str, tree: recorded.Tree | None,
+                   edited: Iterable[str], now: datetime | None, backoff: Backoff) -> Decision:
+    """Its last own run failed: what that run read changed -> apply at once; else a
+    retry, or a hold while its backoff runs."""
+    found = _changes(previous.failed_inputs, facts, tree, edited)
+    if found:
+        return Decision(APPLY, tuple(f"since the last failure: {change}" for change in found))
+    if backoff.due(previous.retry_at, now):
+        return Decision(APPLY, (RETRY,), retry=True)
+    if found is None and _moved(previous, facts, commit):  # its reads are unknown
+        return Decision(APPLY, ("since the last failure: a new commit",))
+    return Decision(HOLD, (note(previous.failures, str(previous.retry_at)),))
+
+
 def decide(previous: AppRecord | None, facts: Facts, commit: str,
            tree: recorded.Tree | None, edited: Iterable[str] = (),
-           forced: str | None = None) -> Decision:
+           forced: str | None = None, now: datetime | None = None,
+           backoff: Backoff = DEFAULT) -> Decision:
     """The decision for one app at config `commit`. `tree` is that commit's tree, or None
-    when every recorded input was read at that very commit. `forced` says who asked."""
+    when every recorded input was read at that very commit. `forced` says who asked;
+    `now` is the time of the pass (without it, no backoff holds an app)."""
     if facts.suspension:
         return Decision(SUSPEND, (facts.suspension,))
     if facts.source_error:
@@ -85,14 +113,13 @@ def decide(previous: AppRecord | None, facts: Facts, commit: str,
     if rolled_back(previous):
         found = _changes(previous.failed_inputs, facts, tree, edited)
         if found is None:  # what the failed attempt read is unknown: its commits decide
-            moved = commit != previous.config_commit or \
-                facts.source_commit != previous.source_commit
-            found = ["a new commit since the rollback"] if moved else []
+            found = ["a new commit since the rollback"] if _moved(previous, facts, commit) \
+                else []
         if found:
             return Decision(APPLY, tuple(f"since the rollback: {change}" for change in found))
         return Decision(UNCHANGED, ("rolled back; the failed revision is not retried",))
     if previous.last_attempt == "failed":
-        return Decision(APPLY, ("retry: the last run failed",))
+        return _after_failure(previous, facts, commit, tree, edited, now, backoff)
     found = _changes(previous.inputs, facts, tree, edited)
     if found is None:
         return Decision(APPLY, ("what its last apply read is not known",))

@@ -17,7 +17,7 @@ SUMMARY_KEYS = ("applied", "unchanged", "failed", "removed", "suspended")
 APP_FIELDS = ("state", "source_commit", "config_commit", "started", "duration", "stats",
               "failed_tasks", "run_id", "message")
 STAT_KEYS = ("ok", "changed", "failed", "skipped", "unreachable")
-EXTRA_FIELDS = ("restored", "suspended", "drifted_tasks")  # shown only when set
+EXTRA_FIELDS = ("restored", "suspended", "drifted_tasks", "retry_at")  # shown only when set
 
 
 def _app(record: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +115,7 @@ def _code(sha: Any) -> str:
 
 
 def _details(name: str, app: dict[str, Any]) -> list[str]:
-    """Bullet lines for the fields a state adds: suspension, rollback, drift."""
+    """Bullet lines for the fields a state adds: suspension, rollback, drift, backoff."""
     lines = []
     if suspended := app.get("suspended"):
         lines.append(f"- **{_cell(name)}** suspended by {_cell(suspended.get('by'))} at "
@@ -129,6 +129,9 @@ def _details(name: str, app: dict[str, Any]) -> list[str]:
     if tasks := app.get("drifted_tasks"):
         lines.append(f"- **{_cell(name)}** drifted: "
                      + ", ".join(_cell(task) for task in tasks))
+    if retry_at := app.get("retry_at"):
+        lines.append(f"- **{_cell(name)}** keeps failing on the same inputs: next attempt "
+                     f"after {_cell(retry_at)} (backoff)")
     return lines
 
 

@@ -40,6 +40,8 @@ class AppRecord:
     restored: dict[str, Any] | None = None  # rolled_back: the good revisions re-applied
     suspended: dict[str, Any] | None = None  # suspended: reason, by, at
     drifted_tasks: list[str] = field(default_factory=list)  # drifted: tasks that would change
+    failures: int = 0  # consecutive failed runs; the later ones on the same inputs
+    retry_at: str | None = None  # held by its backoff until then (plan/backoff.py)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AppRecord:

@@ -56,8 +56,8 @@ def test_run_nothing_changed_runs_no_ansible_and_report_settles(world):
     assert (world.out / "web.json").read_text() == first_output
     assert "unchanged" in second.stdout
     assert report(world.config_repo)["apps"]["web"]["state"] == "unchanged"
-    # steady: no commit
-    assert world.config_repo.log("gitops-status/web-01") == commits_after_second
+    steady = world.config_repo.log("gitops-status/web-01")
+    assert steady == commits_after_second  # no commit when nothing changed
 
 
 def test_run_source_change_reapplies_only_that_app(world, tmp_path):

@@ -200,7 +200,8 @@ def test_fold_failed_run_with_stats_but_no_failed_task_names_the_rc():
     outcome = fold(captured("ok_changed")["events"], "failed", 3)
 
     assert outcome.failed_tasks == []
-    assert outcome.message == "ansible-playbook failed (rc 3)"
+    assert outcome.message == ("ansible-playbook exited with status 3 and no task failed: "
+                               "see its artifacts for Ansible's output")
 
 
 def test_fold_successful_status_with_nonzero_rc_is_not_ok():
@@ -293,8 +294,9 @@ def test_fold_syntax_error_has_no_stats_and_takes_the_stdout_tail():
     assert outcome.tasks == []
     assert outcome.failed_tasks == []
     assert outcome.stats == dict.fromkeys(STAT_KEYS, 0)
-    assert outcome.message.startswith("ansible-playbook failed (rc 4): ")
-    assert "YAML parsing failed" in outcome.message
+    assert outcome.message == (
+        "ansible-playbook exited with status 4 and no task failed: YAML parsing failed: "
+        "While scanning a quoted scalar found unexpected end of stream. (at main.yml:9)")
 
 
 def test_fold_without_stats_message_names_the_error_never_the_quoted_line():
@@ -305,9 +307,39 @@ def test_fold_without_stats_message_names_the_error_never_the_quoted_line():
 
     outcome = fold([], "failed", 4, stdout)
 
-    assert outcome.message == ("ansible-playbook failed (rc 4): ERROR! Syntax Error while "
-                               "loading YAML.; at web.yml:3")
+    assert outcome.message == ("ansible-playbook exited with status 4 and no task failed: "
+                               "Syntax Error while loading YAML. (at web.yml:3)")
     assert "hunter2" not in outcome.message
+
+
+def test_fold_without_stats_message_masks_the_apps_var_values():
+    stdout = ("[ERROR]: Error processing keyword 'hosts': invalid value hunter2-secret\n"
+              "Origin: /srv/config/playbooks/web.yml:1:10\n\n1 - hosts: x\n")
+
+    outcome = fold([], "failed", 4, stdout, hidden=["hunter2-secret", "ab"])
+
+    assert outcome.message == ("ansible-playbook exited with status 4 and no task failed: "
+                               "Error processing keyword 'hosts': invalid value *** "
+                               "(at web.yml:1)")
+
+
+def test_fold_missing_playbook_names_the_file():
+    stdout = "[ERROR]: the playbook: /srv/config/playbooks/gone.yml could not be found\n"
+
+    outcome = fold([], "failed", 1, stdout)
+
+    assert outcome.message.endswith(
+        "status 1 and no task failed: the playbook: /srv/config/playbooks/gone.yml could not "
+        "be found")
+
+
+def test_fold_runner_that_could_not_start_ansible_playbook_says_so():
+    stdout = "The command was not found or was not executable: ansible-playbook.\n"
+
+    outcome = fold([], "failed", 127, stdout)
+
+    assert outcome.message == ("ansible-playbook exited with status 127 and no task failed: "
+                               "ansible-playbook was not found or could not be run")
 
 
 def test_fold_without_stats_or_error_line_points_at_the_artifacts():
@@ -315,14 +347,14 @@ def test_fold_without_stats_or_error_line_points_at_the_artifacts():
 
     outcome = fold([], "failed", 1, stdout)
 
-    assert outcome.message == ("ansible-playbook failed (rc 1): see its artifacts for "
-                               "Ansible's output")
+    assert outcome.message == ("ansible-playbook exited with status 1 and no task failed: "
+                               "see its artifacts for Ansible's output")
 
 
 def test_fold_without_stats_and_empty_stdout_still_gives_the_rc():
     outcome = fold([], "failed", 127)
 
-    assert outcome.message.startswith("ansible-playbook failed (rc 127)")
+    assert outcome.message.startswith("ansible-playbook exited with status 127")
 
 
 def test_fold_timeout_message_names_the_timeout():
@@ -331,13 +363,39 @@ def test_fold_timeout_message_names_the_timeout():
     assert outcome.status == "timeout"
     assert outcome.rc == 254
     assert outcome.ok is False
-    assert outcome.message == "killed after the 3s timeout"
+    assert outcome.message == "timed out in task 'Sleep a while': killed after the 3s timeout"
+    assert outcome.failed_tasks == [{"task": "Sleep a while", "module": "ansible.builtin.command",
+                                     "msg": "timed out: killed after the 3s timeout"}]
+
+
+def test_fold_timeout_names_the_setting_it_came_from():
+    outcome = folded("timeout", timeout=30)
+    run = captured("timeout")
+
+    named = fold(run["events"], run["status"], run["rc"], run["stdout"], 30, "runner.timeout")
+
+    assert "killed after the 30s timeout" in outcome.message
+    assert named.message == ("timed out in task 'Sleep a while': killed after the 30s timeout "
+                             "(runner.timeout)")
+
+
+def test_fold_timeout_names_the_last_task_started_without_a_result():
+    run = captured("timeout")
+    done = {**run["events"][-1], "event": "runner_on_ok"}
+    later = {"event": "playbook_on_task_start",
+             "event_data": {"task": "Wait for the migration", "task_uuid": "later",
+                            "resolved_action": "ansible.builtin.wait_for"}}
+
+    outcome = fold([*run["events"], done, later], "timeout", 254, "", 30)
+
+    assert outcome.message == ("timed out in task 'Wait for the migration': killed after the "
+                               "30s timeout")
 
 
 def test_fold_timeout_without_a_known_timeout_says_its_timeout():
     outcome = folded("timeout")
 
-    assert outcome.message == "killed after its timeout"
+    assert outcome.message == "timed out in task 'Sleep a while': killed after its timeout"
 
 
 def test_fold_canceled_run_says_canceled():
@@ -395,3 +453,47 @@ def test_failure_message_long_msg_is_clipped_to_the_limit():
 
     assert len(message) == MESSAGE_LIMIT
     assert message.endswith("…")
+
+
+# --- causes Ansible printed ------------------------------------------------------------------
+
+MISSING_BINARY = ("[ERROR]: Task failed: Module failed: Error executing command: [Errno 2] No "
+                  "such file or directory: b'/nonexistent/tool'\r\nOrigin: /srv/p.yml:4:7\r\n"
+                  "\r\nfatal: [localhost]: FAILED! => {\"changed\": false, \"cmd\": "
+                  "\"/nonexistent/tool --flag\", \"msg\": \"Error executing command.\", \"rc\": 2}")
+
+
+def test_failure_message_names_the_missing_binary_from_ansibles_error_line():
+    result = {"msg": "Error executing command.", "rc": 2, "stdout": "", "stderr": "",
+              "cmd": "/nonexistent/tool --flag"}
+
+    message = failure_message(result, MISSING_BINARY)
+
+    assert message == ("Error executing command: [Errno 2] No such file or directory: "
+                       "'/nonexistent/tool'; rc=2")
+
+
+def test_failure_message_never_takes_an_os_error_from_the_commands_own_output():
+    printed = ("[ERROR]: Task failed: Module failed: non-zero return code\n"
+               "fatal: [localhost]: FAILED! => {\"stdout\": \"[Errno 2] No such file or "
+               f"directory: '{SENTINEL}'\"}}\n[ERROR]: [Errno 2] No such file: '{SENTINEL}'")
+
+    message = failure_message({"msg": "non-zero return code", "rc": 1}, printed)
+
+    assert SENTINEL not in message and message == "non-zero return code; rc=1"
+
+
+def test_failure_message_of_no_log_task_ignores_what_ansible_printed():
+    assert failure_message({"censored": "hidden"}, MISSING_BINARY) == HIDDEN
+
+
+def test_fold_failed_task_msg_names_the_missing_binary():
+    event = {"event": "runner_on_failed", "stdout": MISSING_BINARY,
+             "event_data": {"task": "Run the tool", "task_uuid": "t1", "host": "localhost",
+                            "resolved_action": "ansible.builtin.command",
+                            "res": {"msg": "Error executing command.", "rc": 2}}}
+
+    outcome = fold([event], "failed", 2)
+
+    assert "No such file or directory: '/nonexistent/tool'" in outcome.failed_tasks[0]["msg"]
+    assert outcome.message.startswith("task 'Run the tool' failed: Error executing command: ")

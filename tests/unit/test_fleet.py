@@ -240,5 +240,5 @@ def test_redact_hides_a_token_in_an_https_url_only():
             "fatal: 'https://bot:glpat-1@gitlab.example/ops.git' git@github.com:acme/x.git")
     shown = redact(text)
     assert "ghs_secret" not in shown and "glpat-1" not in shown
-    assert "https://x-access-token:***@github.com/acme/fleet.git" in shown
+    assert "https://***@github.com/acme/fleet.git" in shown
     assert "git@github.com:acme/x.git" in shown

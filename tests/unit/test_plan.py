@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,10 +11,13 @@ import pytest
 from gitops_agent.config import App
 from gitops_agent.observe.tree import Tree
 from gitops_agent.plan import make_plan, needs_tree
+from gitops_agent.plan.backoff import Backoff, from_iso, to_iso
 from gitops_agent.plan.decide import (
     APPLY,
     BLOCK,
     FAIL,
+    HOLD,
+    RETRY,
     SUSPEND,
     UNCHANGED,
     Decision,
@@ -30,6 +34,9 @@ OLD, NEW = "a" * 40, "b" * 40
 BLOB1, BLOB2 = "1" * 40, "2" * 40
 SOURCE1, SOURCE2 = "c" * 40, "d" * 40
 HOST = {"name": "web-01", "labels": {"role": "web"}}
+NOW = datetime(2026, 12, 3, 19, 0, 0, tzinfo=UTC)
+LATER = to_iso(NOW + timedelta(minutes=20))  # within the default cap of an hour
+EARLIER = to_iso(NOW - timedelta(seconds=1))
 
 
 def tree(commit: str = NEW, files: dict[str, str] | None = None) -> Tree:
@@ -75,6 +82,19 @@ class Case:
     forced: str | None = None
     action: str = UNCHANGED
     reasons: tuple[str, ...] = ()
+    now: datetime | None = None
+    retry: bool | None = None  # checked when given: a failure adds to the backoff count
+
+
+def failing(state: str = "failed", **more: Any) -> AppRecord:
+    """Failed 3 times on the inputs it read at NEW, held until LATER."""
+    values: dict[str, Any] = {"last_attempt": "failed", "failed_inputs": inputs(commit=NEW),
+                              "config_commit": NEW, "failures": 3, "retry_at": LATER}
+    values.update(more)
+    return record(state, **values)
+
+
+HELD = (f"failed 3 times on the same inputs; next attempt after {LATER} (backoff)",)
 
 
 CASES = {
@@ -147,6 +167,45 @@ CASES = {
     "rolled back, then blocked by a dependency: still not retried": Case(
         record("blocked", last_attempt="rolled_back", failed_inputs=inputs()),
         reasons=("rolled back; the failed revision is not retried",)),
+    "failing on the same inputs, backoff running: held": Case(
+        failing(), now=NOW, action=HOLD, reasons=HELD),
+    "held while blocked by a dependency since": Case(
+        failing(state="blocked"), now=NOW, action=HOLD, reasons=HELD),
+    "failing on the same inputs, backoff over: retried": Case(
+        failing(retry_at=EARLIER), now=NOW, action=APPLY, reasons=(RETRY,), retry=True),
+    "failed once: retried at the next pass": Case(
+        failing(failures=1, retry_at=None), now=NOW, action=APPLY, reasons=(RETRY,),
+        retry=True),
+    "held, a file the failed run read changed: applied at once": Case(
+        failing(failed_inputs=inputs()), now=NOW,
+        tree=tree(NEW, {"apps/web.yml": BLOB1, "playbooks/web.yml": BLOB2}), action=APPLY,
+        reasons=("since the last failure: playbooks/web.yml changed",), retry=False),
+    "held, a new commit changing nothing it read: still held": Case(
+        failing(failed_inputs=inputs()), now=NOW,
+        tree=tree(NEW, {"apps/web.yml": BLOB1, "playbooks/web.yml": BLOB1}), action=HOLD,
+        reasons=HELD),
+    "held, source moved: applied at once": Case(
+        failing(), now=NOW, facts=facts(source_commit=SOURCE2), action=APPLY,
+        reasons=(f"since the last failure: source moved to {SOURCE2[:12]}",), retry=False),
+    "held, watched file changed: applied at once": Case(
+        failing(failed_inputs=inputs(commit=NEW, watch={"/etc/web.conf": "x" * 64})),
+        now=NOW, facts=facts(watch={"/etc/web.conf": "y" * 64}), action=APPLY,
+        reasons=("since the last failure: watched file /etc/web.conf changed",)),
+    "held, forced by run-playbook: applied": Case(
+        failing(), now=NOW, forced="asked by run-playbook", action=APPLY,
+        reasons=("asked by run-playbook",), retry=False),
+    "held, clock set back past the cap: due": Case(
+        failing(retry_at=to_iso(NOW + timedelta(hours=2))), now=NOW, action=APPLY,
+        reasons=(RETRY,), retry=True),
+    "held, unreadable retry_at: due": Case(
+        failing(retry_at="soon"), now=NOW, action=APPLY, reasons=(RETRY,)),
+    "held, no time given: nothing is held": Case(
+        failing(), action=APPLY, reasons=(RETRY,)),
+    "held, failed reads unknown, same commit: held": Case(
+        failing(failed_inputs=None), now=NOW, action=HOLD, reasons=HELD),
+    "held, failed reads unknown, new commit: applied at once": Case(
+        failing(failed_inputs=None, config_commit=OLD), now=NOW, action=APPLY,
+        reasons=("since the last failure: a new commit",), retry=False),
     "suspended wins over changes": Case(
         record(), facts=facts(suspension="suspended by ops: freeze", source_commit=SOURCE2),
         action=SUSPEND, reasons=("suspended by ops: freeze",)),
@@ -157,9 +216,49 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_decide(case: Case) -> None:
-    decision = decide(case.previous, case.facts, NEW, case.tree, case.edited, case.forced)
+    decision = decide(case.previous, case.facts, NEW, case.tree, case.edited, case.forced,
+                      case.now)
 
     assert decision == Decision(case.action, case.reasons)
+    if case.retry is not None:
+        assert decision.retry is case.retry
+
+
+@pytest.mark.parametrize(("failures", "seconds"), [
+    (0, 0), (1, 0), (2, 60), (3, 120), (4, 240), (7, 1920), (8, 3600), (50, 3600),
+    (10**6, 3600)])
+def test_backoff_doubles_from_the_second_failure_up_to_the_cap(failures: int,
+                                                               seconds: int) -> None:
+    backoff = Backoff(60, 3600)
+
+    assert backoff.delay(failures) == seconds
+    due = backoff.retry_at(failures, NOW)
+    assert due == (to_iso(NOW + timedelta(seconds=seconds)) if seconds else None)
+
+
+def test_backoff_due_at_retry_at_and_never_past_the_cap() -> None:
+    backoff = Backoff(60, 600)
+
+    assert not backoff.due(to_iso(NOW + timedelta(seconds=1)), NOW)
+    assert not backoff.due(to_iso(NOW + timedelta(seconds=600)), NOW)
+    assert backoff.due(to_iso(NOW), NOW)
+    assert backoff.due(to_iso(NOW + timedelta(seconds=601)), NOW)  # the clock went back
+    assert backoff.due(None, NOW) and backoff.due("2026-13-40", NOW)
+    assert from_iso(to_iso(NOW)) == NOW
+
+
+def test_make_plan_holds_with_the_configured_backoff() -> None:
+    app = App(name="web", file="apps/web.yml", playbook="p.yml", deploy=None)
+    records = {"web": failing(retry_at=to_iso(NOW + timedelta(minutes=30)))}
+
+    default = make_plan(NEW, {"web": app}, {"web": View()}, records, None, [], {}, {},
+                        ["web"], now=NOW)
+    short_cap = make_plan(NEW, {"web": app}, {"web": View()}, records, None, [], {}, {},
+                          ["web"], now=NOW, backoff=Backoff(60, 600))
+
+    assert default.decisions["web"].action == HOLD
+    assert not default.pending  # a held app is nothing to do
+    assert short_cap.decisions["web"] == Decision(APPLY, (RETRY,))
 
 
 def test_decide_many_changes_are_summarized() -> None:
