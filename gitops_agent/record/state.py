@@ -40,6 +40,7 @@ class AppRecord:
     restored: dict[str, Any] | None = None  # rolled_back: the good revisions re-applied
     suspended: dict[str, Any] | None = None  # suspended: reason, by, at
     drifted_tasks: list[str] = field(default_factory=list)  # drifted: tasks that would change
+    last_success: str | None = None  # when an apply last ended `applied` (UTC, ISO 8601)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AppRecord:
