@@ -28,6 +28,11 @@ class Layout:
         return self.root / "suspended.json"
 
     @property
+    def notify_file(self) -> Path:
+        """Known app states and undelivered notifications (publish/notify.py)."""
+        return self.root / "notify.json"
+
+    @property
     def lock_file(self) -> Path:
         return self.root / "lock"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from gitops_agent.observe import Observation, observe
 from gitops_agent.plan import Plan, make_plan, needs_tree
 from gitops_agent.plan.decide import FAILED_STATES, satisfies_dependents
 from gitops_agent.publish import report, status
+from gitops_agent.publish.announce import announce
 from gitops_agent.record import suspensions
 from gitops_agent.record.state import AppRecord, State, load_state, save_state
 
@@ -99,6 +101,7 @@ class Pass:
         self.suspended = suspensions.load_failing_closed(self.layout.suspensions_file)
         self.push_error: str | None = None
         self.pushing = config.status.enabled and options.push and not options.check
+        self.started = time.monotonic()
 
     def run(self) -> PassResult:
         self.auth.check()
@@ -191,9 +194,8 @@ class Pass:
             self._record(state, name, replace(state.apps[name], state="blocked",
                                               message=decision.text()), durable=False)
         save_state(self.layout.state_file, state)
-        pushed = self._publish(state, state.config_commit)
-        return PassResult(EXIT_FAILED, state.config_commit, self.records, {}, pushed,
-                          plan=plan)
+        return PassResult(EXIT_FAILED, state.config_commit, self.records, {},
+                          self._publish(state, state.config_commit), plan=plan)
 
     def _finish(self, state: State, plan: Plan, observation: Observation) -> PassResult:
         pushed = None
@@ -205,14 +207,9 @@ class Pass:
             if self.push_error != state.push_error:  # `status` says whether it is pending
                 state.push_error = self.push_error
                 save_state(self.layout.state_file, state)
-        if plan.invalid:
-            code = EXIT_BAD_CONFIG
-        elif any(record.state in FAILED_STATES for record in self.records.values()):
-            code = EXIT_FAILED
-        else:
-            code = EXIT_OK
         watch = {name: app.watch for name, app in observation.appset.apps.items() if app.watch}
-        return PassResult(code, plan.commit, self.records, plan.invalid, pushed, watch, plan)
+        return PassResult(exit_code(plan, self.records), plan.commit, self.records,
+                          plan.invalid, pushed, watch, plan)
 
     # --- publish -------------------------------------------------------------------
     def _report_failure(self, state: State, error: str) -> None:
@@ -222,18 +219,31 @@ class Pass:
             return
         state.error = error
         save_state(self.layout.state_file, state)
-        if self.config.status.url != self.config.config_repo.url:  # that one is unreachable
-            self._publish(state, state.config_commit, error)
+        self._publish(state, state.config_commit, error,  # the config repo is unreachable
+                      push=self.config.status.url != self.config.config_repo.url)
 
-    def _publish(self, state: State, sha: str | None, error: str | None = None) -> bool | None:
-        """Push the report; a failure is a warning and never changes the pass's result."""
-        if not self.pushing:
+    def _publish(self, state: State, sha: str | None, error: str | None = None,
+                 push: bool = True) -> bool | None:
+        """Push the report, then metrics and notifications; none changes the result."""
+        if self.options.check:
             return None
         document = document_of(self.config, state, self.records, sha, error)
-        outcome, self.push_error = status.push_report(
-            self.layout.status_repo, self.config.status, self.auth, self.config.host,
-            document)
+        outcome = None
+        if self.pushing and push:
+            outcome, self.push_error = status.push_report(
+                self.layout.status_repo, self.config.status, self.auth, self.config.host,
+                document)
+        announce(self.config, self.layout, state, document, time.monotonic() - self.started,
+                 outcome is not None if self.config.status.enabled else None)
         return None if outcome is None else outcome != status.UNCHANGED
+
+
+def exit_code(plan: Plan, records: dict[str, AppRecord]) -> int:
+    """2 for an invalid app file, else 1 for a failed app, else 0."""
+    if plan.invalid:
+        return EXIT_BAD_CONFIG
+    failed = any(record.state in FAILED_STATES for record in records.values())
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def document_of(config: AgentConfig, state: State, records: dict[str, AppRecord],
