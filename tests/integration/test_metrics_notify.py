@@ -15,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import cli, temporary_files
+from tests.integration.test_watch import daemon, wait_for
 
 FAILING = """\
 - hosts: all
@@ -212,6 +213,30 @@ def test_notify_one_message_per_change_across_passes_with_on_filter(world, webho
     assert recovered["previous"] == "failed" and recovered["state"] == "applied"
     assert recovered["text"].startswith(":white_check_mark: web-01: app billing recovered")
     assert outbox(world) == []
+
+
+def test_watch_passes_write_metrics_and_notify_each_change_once(world, webhook, tmp_path):
+    textfile = tmp_path / "gitops-agent.prom"
+    world.configure(interval=1, metrics={"textfile": str(textfile)},
+                    notify=[{"url": webhook.url("/hook"), "timeout": 2}])
+    world.config_repo.write("playbooks/billing.yml", FAILING)
+    world.app("billing", "playbook: playbooks/billing.yml\n").config_repo.commit()
+
+    with daemon(world) as running:
+        wait_for(lambda: textfile.exists() and app_state(metrics(textfile), "billing")
+                 == ["failed"], what="a failed pass in the textfile")
+        wait_for(lambda: webhook.events(), what="the failed notification")
+        before = metrics(textfile)[("gitops_agent_last_pass_timestamp_seconds", ())]
+        wait_for(lambda: metrics(textfile)[("gitops_agent_last_pass_timestamp_seconds", ())]
+                 > before, what="another failed pass")
+        world.config_repo.write("playbooks/billing.yml", PASSING).commit()
+        wait_for(lambda: app_state(metrics(textfile), "billing") == ["applied"],
+                 what="the applied pass in the textfile")
+        wait_for(lambda: len(webhook.events()) == 2, what="the recovered notification")
+        assert running.stop() == 0
+
+    assert webhook.events() == [("billing", "failed"), ("billing", "recovered")]
+    assert "Traceback" not in running.log
 
 
 def test_notify_hanging_webhook_does_not_hold_the_pass_and_is_retried(world, webhook):
