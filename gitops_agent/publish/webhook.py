@@ -40,6 +40,8 @@ LIMIT = 100  # messages kept undelivered; the oldest go first
 ROUNDS = 3  # delivery rounds per sender with failures; the next pass tries again
 BACKOFF = 1.0  # seconds before the second round, doubled for each further one
 LEASE_MARGIN = 5.0  # seconds a claim outlives the attempt's timeout
+LONGEST_LEASE = LIMIT * 60 + LEASE_MARGIN  # a claim further ahead is a clock that jumped
+RETRY_STATUSES = (408, 425, 429)  # the 4xx answers worth trying again; other 4xx are final
 RESPONSE_LIMIT = 65536
 
 
@@ -121,10 +123,15 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirects())
 
 
+class Rejected(Exception):
+    """The webhook refused the message for good (a 4xx answer): sending it again is futile."""
+
+
 def post(target: NotifyTarget, payload: dict[str, Any]) -> str | None:
-    """POST `payload` as JSON; None when the webhook took it, else why not (no URL in it)."""
+    """POST `payload` as JSON; None when the webhook took it, else why not (no URL in it).
+    Raises Rejected when the webhook refused the message for good."""
     if urlsplit(target.url).scheme not in ("http", "https"):
-        return "not an http(s) URL"
+        raise Rejected("not an http(s) URL")
     request = urllib.request.Request(
         target.url, data=json.dumps(payload, default=str).encode(), method="POST",
         headers={"Content-Type": "application/json",
@@ -133,6 +140,8 @@ def post(target: NotifyTarget, payload: dict[str, Any]) -> str | None:
         with _OPENER.open(request, timeout=target.timeout) as response:
             response.read(RESPONSE_LIMIT)
     except urllib.error.HTTPError as error:
+        if 400 <= error.code < 500 and error.code not in RETRY_STATUSES:
+            raise Rejected(f"HTTP {error.code}") from None
         return f"HTTP {error.code}"
     except urllib.error.URLError as error:
         reason = error.reason
@@ -156,12 +165,14 @@ class Sender:
         self.wanted = False  # messages were queued since the sender last looked
         self.claimed: set[str] = set()
         self.abandoned = False  # the interpreter is exiting: write nothing more
+        self.warned: set[str] = set()  # targets whose failure this sender has logged
 
     def start(self, targets: Sequence[NotifyTarget]) -> None:
         with self.lock:
             self.targets = {target_key(target.url): target for target in targets}
             self.wanted = True
             if self.thread is None and not self.abandoned:
+                self.warned = set()
                 self.thread = threading.Thread(target=self._run, name="notify", daemon=True)
                 self.thread.start()
 
@@ -200,7 +211,8 @@ class Sender:
                     log.warning("%d notification(s) dropped: their webhook is no longer "
                                 "configured", len(orphans))
                 queue[:] = [item for item in queue if item["target"] in targets]
-                due = [item for item in queue if item.get("lease_until", 0) <= now]
+                due = [item for item in queue
+                       if not now < item.get("lease_until", 0) < now + LONGEST_LEASE]
                 lease = now + LEASE_MARGIN + sum(targets[item["target"]].timeout
                                                  for item in due)  # sent one after another
                 batch = [dict(item) for item in due]
@@ -209,23 +221,31 @@ class Sender:
                 self.claimed |= {item["id"] for item in batch}
         if not batch:
             return False
-        delivered: set[str] = set()
+        done: set[str] = set()  # delivered, or refused for good: out of the outbox
         attempted: set[str] = set()
-        dead: dict[str, str] = {}
+        dead: set[str] = set()
         for item in batch:
             key = item["target"]
             if key in dead:
                 continue  # one timeout per dead target and round
             attempted.add(item["id"])
-            problem = post(targets[key], item["payload"])
+            where = host_of(targets[key].url)
+            try:
+                problem = post(targets[key], item["payload"])
+            except Rejected as error:
+                log.warning("notification refused by %s (%s): dropped", where, error)
+                done.add(item["id"])
+                continue
             if problem is None:
-                delivered.add(item["id"])
-            else:
-                dead[key] = problem
-                log.warning("notification to %s not delivered (kept for a later try): %s",
-                            host_of(targets[key].url), problem)
-        self._settle({item["id"] for item in batch}, attempted, delivered)
-        return len(delivered) < len(batch)
+                done.add(item["id"])
+                continue
+            dead.add(key)
+            level = logging.DEBUG if key in self.warned else logging.WARNING
+            self.warned.add(key)
+            log.log(level, "notification to %s not delivered (kept for a later try): %s",
+                    where, problem)
+        self._settle({item["id"] for item in batch}, attempted, done)
+        return len(done) < len(batch)
 
     def _settle(self, claimed: set[str], attempted: set[str], delivered: set[str]) -> None:
         """Drop what was delivered; release the rest of the claim, counting attempts."""

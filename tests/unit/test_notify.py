@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +186,55 @@ def test_host_of_never_shows_the_token():
     assert webhook.host_of("https://user:secret@hooks.example.com:8443/T0/B0/xyz") == \
         "hooks.example.com:8443"
     assert webhook.host_of("https://hooks.slack.com/services/T0/B0/xyz") == "hooks.slack.com"
+
+
+class Answering:
+    """A local HTTP server that answers every POST with `status`."""
+
+    def __init__(self, status: int) -> None:
+        self.bodies: list[bytes] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                server.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/services/T0/token-xyz"
+
+
+def settled(outbox: Path, check: Any) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        queued = json.loads(outbox.read_text())["outbox"]
+        if check(queued):
+            return queued
+        time.sleep(0.05)
+    raise AssertionError(f"outbox never settled: {outbox.read_text()}")
+
+
+@pytest.mark.parametrize(("status", "kept"), [(200, False), (404, False), (500, True),
+                                              (429, True)])
+def test_send_keeps_only_what_may_still_be_delivered(tmp_path: Path, caplog, status, kept):
+    server = Answering(status)
+    outbox = tmp_path / "notify.json"
+    change = Change("stale", "web-01", None, "stale", None, "m", {})
+    try:
+        send([NotifyTarget(server.url, timeout=2)], [change], outbox)
+        queued = settled(outbox, lambda queued: bool(queued) == kept and (
+            not queued or queued[0]["attempts"] >= 1))
+    finally:
+        server.http.shutdown()
+        server.http.server_close()
+    assert json.loads(server.bodies[0])["event"] == "stale"
+    assert [item["payload"]["host"] for item in queued] == (["web-01"] if kept else [])
+    assert "token-xyz" not in caplog.text
+    if status != 200:
+        assert f"HTTP {status}" in caplog.text
