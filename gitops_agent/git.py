@@ -301,6 +301,7 @@ def push(path: Path, url: str, auth: Auth, branch: str, commit: str = "HEAD",
                        "cannot have both); delete that branch or set status.branch to a "
                        "name that does not nest under it")
     if any(sign in text for sign in ("[rejected]", "non-fast-forward", "fetch first",
-                                     "but expected", "stale info")):
+                                     "but expected", "stale info", "cannot lock ref",
+                                     ".lock': File exists")):  # a race for the ref
         raise PushRejected(f"push to {branch} rejected: the branch moved on")
     raise GitError(f"git push to {redact(url)} failed: {_reason(err, status)}")

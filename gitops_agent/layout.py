@@ -28,6 +28,11 @@ class Layout:
         return self.root / "suspended.json"
 
     @property
+    def notify_file(self) -> Path:
+        """Known app states and undelivered notifications (publish/notify.py)."""
+        return self.root / "notify.json"
+
+    @property
     def lock_file(self) -> Path:
         return self.root / "lock"
 
@@ -43,6 +48,11 @@ class Layout:
     def fleet_repo(self) -> Path:
         """Bare cache of every host's status branch, for `gitops-agent fleet`."""
         return self.root / "repos" / "fleet.git"
+
+    @property
+    def fleet_notify_file(self) -> Path:
+        """Hosts `fleet` last saw stale or reporting, and its undelivered messages."""
+        return self.root / "fleet-notify.json"
 
     @property
     def fleet_lock(self) -> Path:

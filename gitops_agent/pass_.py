@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from gitops_agent.observe import Observation, observe
 from gitops_agent.plan import Backoff, Plan, make_plan, needs_tree
 from gitops_agent.plan.decide import FAILED_STATES, satisfies_dependents
 from gitops_agent.publish import report, status
+from gitops_agent.publish.announce import announce
 from gitops_agent.record import suspensions
 from gitops_agent.record.state import AppRecord, State, load_state, save_state
 
@@ -100,6 +102,7 @@ class Pass:
         self.suspended = suspensions.load_failing_closed(self.layout.suspensions_file)
         self.push_error: str | None = None
         self.pushing = config.status.enabled and options.push and not options.check
+        self.started = time.monotonic()
 
     def run(self) -> PassResult:
         self.auth.check()
@@ -193,9 +196,8 @@ class Pass:
                                               message=decision.text()), durable=False)
         state.last_pass = now_iso()
         save_state(self.layout.state_file, state)
-        pushed = self._publish(state, state.config_commit)
-        return PassResult(EXIT_FAILED, state.config_commit, self.records, {}, pushed,
-                          plan=plan)
+        return PassResult(EXIT_FAILED, state.config_commit, self.records, {},
+                          self._publish(state, state.config_commit), plan=plan)
 
     def _finish(self, state: State, plan: Plan, observation: Observation) -> PassResult:
         pushed = None
@@ -221,17 +223,22 @@ class Pass:
             return
         state.error, state.last_pass = error, now_iso()  # `status` sees that a pass ran
         save_state(self.layout.state_file, state)
-        if self.config.status.url != self.config.config_repo.url:  # that one is unreachable
-            self._publish(state, state.config_commit, error)
+        self._publish(state, state.config_commit, error,  # the config repo is unreachable
+                      push=self.config.status.url != self.config.config_repo.url)
 
-    def _publish(self, state: State, sha: str | None, error: str | None = None) -> bool | None:
-        """Push the report; a failure is a warning and never changes the pass's result."""
-        if not self.pushing:
+    def _publish(self, state: State, sha: str | None, error: str | None = None,
+                 push: bool = True) -> bool | None:
+        """Push the report, then metrics and notifications; none changes the result."""
+        if self.options.check:
             return None
         document = document_of(self.config, state, self.records, sha, error)
-        outcome, self.push_error = status.push_report(
-            self.layout.status_repo, self.config.status, self.auth, self.config.host,
-            document)
+        outcome = None
+        if self.pushing and push:
+            outcome, self.push_error = status.push_report(
+                self.layout.status_repo, self.config.status, self.auth, self.config.host,
+                document)
+        announce(self.config, self.layout, state, document, time.monotonic() - self.started,
+                 outcome is not None if self.config.status.enabled else None)
         return None if outcome is None else outcome != status.UNCHANGED
 
 

@@ -50,6 +50,10 @@ def fleet(config: AgentConfig, as_json: bool, publish: bool, stale_after: int | 
         else:
             for line in fleet_render.to_text(document, moment):
                 click.echo(line)
+        if config.notify:  # a dead host cannot say so itself: `stale` comes from here
+            from gitops_agent.publish import notify
+
+            notify.notify_fleet(config.notify, document["hosts"], layout.fleet_notify_file)
         if publish:
             changed = fleet_branch.publish(layout.fleet_repo, config.status.url, auth, document)
             click.echo(f"{fleet_branch.BRANCH}: " + ("published" if changed else

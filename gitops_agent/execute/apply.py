@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from gitops_agent.clock import now_iso
 from gitops_agent.config import AgentConfig, App, load_app
 from gitops_agent.errors import ConfigError, GitError
 from gitops_agent.execute import checkouts, events, health, runner
@@ -201,6 +202,7 @@ def apply(context: Context, target: Target, previous: AppRecord | None) -> AppRe
         spec=spec_of(app),
         restored=None,
         drifted_tasks=changed_tasks(outcome) if context.check else [],
+        last_success=now_iso() if good else base.last_success,
     )
     if not ok and app.rollback and not context.check and not context.cancel.is_set():
         return roll_back(context, target, record)

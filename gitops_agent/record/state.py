@@ -42,6 +42,7 @@ class AppRecord:
     drifted_tasks: list[str] = field(default_factory=list)  # drifted: tasks that would change
     failures: int = 0  # consecutive failed runs; the later ones on the same inputs
     retry_at: str | None = None  # held by its backoff until then (plan/backoff.py)
+    last_success: str | None = None  # when an apply last ended `applied` (UTC, ISO 8601)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AppRecord:

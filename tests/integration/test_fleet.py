@@ -251,3 +251,31 @@ def test_fleet_example_config_needs_only_the_repo_url(world, reports, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "gitops-fleet: published" in done.stdout
     assert (tmp_path / "state" / "repos" / "fleet.git").is_dir()
+
+
+def test_fleet_sends_stale_once_and_recovered_when_the_host_reports_again(
+        world, reports, tmp_path):
+    from tests.webhook_server import Webhook
+
+    hook = Webhook()
+    try:
+        config = write_config(tmp_path / "fleet-agent.yml", world.config_repo.url,
+                              tmp_path / "fleet-state", host="ci",
+                              notify=[{"url": hook.url("/ops"), "timeout": 2}])
+        reports.host("web-01")
+        reports.host("web-02", seconds_ago=HOUR)
+
+        assert fleet(config).returncode == 4
+        assert fleet(config).returncode == 4  # still stale: no second message
+
+        assert [(body["host"], body["event"]) for _, body in hook.received] == [
+            ("web-02", "stale")]
+        body = hook.received[0][1]
+        assert body["app"] is None and body["text"].startswith(":hourglass: web-02:")
+        assert "no report since" in body["message"]
+        reports.host("web-02", seconds_ago=5)
+        assert fleet(config).returncode == 0
+        assert [(body["host"], body["event"]) for _, body in hook.received] == [
+            ("web-02", "stale"), ("web-02", "recovered")]
+    finally:
+        hook.close()
