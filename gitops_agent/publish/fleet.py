@@ -185,3 +185,19 @@ def content(document_text: str) -> str:
     """fleet.yml without its `generated` line: what a new publish is compared on."""
     return "\n".join(line for line in document_text.splitlines()
                      if not line.startswith("generated:"))
+
+
+def news(document_text: str) -> Any:
+    """What fleet.yml says beyond the clock: no `generated`, no host's `last_pass` (a
+    heartbeat is not news: it replaces the published tip instead of adding a commit).
+    None when the text cannot be read."""
+    try:
+        document = load_bounded(document_text)
+    except (yaml.YAMLError, RecursionError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    hosts = document.get("hosts")
+    return {**document, "generated": None,
+            "hosts": {name: {**host, "last_pass": None} if isinstance(host, dict) else host
+                      for name, host in hosts.items()} if isinstance(hosts, dict) else hosts}

@@ -49,10 +49,17 @@ def _git_date(when: datetime) -> str:
 
 
 def parent_of(repo: Path, sha: str) -> str | None:
-    """The first parent of `sha` (None for a root, or past a shallow boundary)."""
-    status, out, _ = git.run(["rev-parse", "-q", "--verify", f"{sha}^1"], cwd=repo,
-                             check=False)
-    return out.strip() if status == 0 else None
+    """The first parent of `sha` (None for a root commit), read from the commit itself;
+    GitError when this repo lacks it (a shallow fetch): replacing a tip must never turn
+    it into a root and drop the branch's history."""
+    _, raw, _ = git.run(["cat-file", "commit", sha], cwd=repo)
+    header = raw.split("\n\n", 1)[0]
+    parents = [line[7:47] for line in header.splitlines() if line.startswith("parent ")]
+    if not parents:
+        return None
+    if not git.has_commit(repo, parents[0]):
+        raise git.GitError(f"the parent of {sha[:12]} is not fetched")
+    return parents[0]
 
 
 def trimmed(repo: Path, tip: str, keep_days: int, now: datetime) -> str:

@@ -279,3 +279,20 @@ def test_fleet_sends_stale_once_and_recovered_when_the_host_reports_again(
             ("web-02", "stale"), ("web-02", "recovered")]
     finally:
         hook.close()
+
+
+def test_fleet_publish_of_heartbeats_only_replaces_the_tip(world, reports, fleet_config):
+    reports.host("web-01", seconds_ago=120, updated="2026-12-01T00:00:00Z")
+    assert fleet(fleet_config, "--publish").returncode == 0
+    reports.host("db-01")
+    assert fleet(fleet_config, "--publish").returncode == 0  # news: a new host
+    before = world.config_repo.log("gitops-fleet")
+
+    reports.host("web-01", seconds_ago=5, updated="2026-12-01T00:00:00Z")  # a heartbeat
+    assert "published" in fleet(fleet_config, "--publish").stdout
+
+    after = world.config_repo.log("gitops-fleet")
+    assert len(after) == len(before) == 2 and after[0] != before[0]
+    assert after[1] == before[1]  # the tip was replaced, nothing else rewritten
+    hosts = yaml.safe_load(world.config_repo.read("gitops-fleet", "fleet.yml"))["hosts"]
+    assert sorted(hosts) == ["db-01", "web-01"]
