@@ -10,7 +10,8 @@ against one local bare repo whose `main` is the config branch. Phases:
 
 1. burst: every host's first report, then a config commit that touches every host and
    all N publish a changed report at once (threads behind a barrier). Reports lost (each
-   branch's hosts/<host>.yml read back and compared), hosts that gave up, pushes/s, retries.
+   branch's hosts/<host>.yml read back and compared), hosts that gave up, pushes/s,
+   retries; then, for contrast, --shared-hosts hosts on one shared branch.
 2. steady state: intervals where each host's pass starts at a random offset in the splay
    window; most passes are no-ops, a few change content, heartbeats come due (injected
    clock). Heartbeats must replace the tip: commits grow only by content pushes.
