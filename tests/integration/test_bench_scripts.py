@@ -39,3 +39,13 @@ def test_bench_kills_short_run_loses_nothing():
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "problems=0" in done.stdout
+
+
+@pytest.mark.slow
+def test_bench_fleet_quick_run_loses_no_report():
+    done = bench("bench/bench_fleet.py", "--quick")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = [line for line in done.stdout.splitlines() if line.startswith("lost=")]
+    assert summary and summary[-1].startswith("lost=0 gave_up=0 heartbeat_commits=0 ")
+    assert "reproduce: .venv/bin/python bench/bench_fleet.py --quick" in done.stdout
