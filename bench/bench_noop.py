@@ -530,6 +530,7 @@ SPECS = [
     ("gitops_agent.cli", "load_agent_config"),
     ("gitops_agent.pass_", "Pass.run"),
     ("gitops_agent.observe.remotes", "list_remotes"),
+    ("gitops_agent.observe.config_repo", "remote_head"),
     ("gitops_agent.execute.checkouts", "fetch_commit"),
     ("gitops_agent.execute.checkouts", "place"),
     ("gitops_agent.observe", "load_apps"),
@@ -542,7 +543,8 @@ SPECS = [
     ("gitops_agent.pass_", "save_state"),
     ("gitops_agent.pass_", "Pass._finish"),
     ("gitops_agent.pass_", "Pass._publish"),
-    ("gitops_agent.publish.report", "same_except_time"),
+    ("gitops_agent.publish.status", "publish"),
+    ("gitops_agent.execute.housekeeping", "tidy"),
     ("gitops_agent.git", "run"),
 ]
 for spec in SPECS:

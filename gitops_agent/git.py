@@ -185,13 +185,20 @@ def local_changes(path: Path, ignored: bool = True) -> list[str]:
 
 def fetch(path: Path, url: str, auth: Auth, what: str, depth: int | None = 1,
           unshallow: bool = False) -> None:
-    """Fetch `what` (a sha or a ref) from `url` into `path`'s FETCH_HEAD."""
+    """Fetch `what` (a sha or a ref) from `url` into `path`'s FETCH_HEAD and FETCHED
+    (so the next fetch brings only what is new)."""
     args = ["fetch", "-q", "--no-tags", "--no-recurse-submodules"]
     if depth:
         args.append(f"--depth={depth}")
     elif unshallow:
         args.append("--unshallow")
-    run([*args, "--", url, what], cwd=path, auth=auth, timeout=NETWORK_TIMEOUT)
+    run([*args, "--", url, f"+{what}:{FETCHED}"], cwd=path, auth=auth,
+        timeout=NETWORK_TIMEOUT)
+
+
+# Every fetch leaves its commit here: without a ref a repo offers the server nothing it
+# has, and a fetch would bring the whole tree (or, without --depth, all history) again.
+FETCHED = "refs/gitops-agent/fetched"
 
 
 class MissingRef(GitError):
@@ -241,41 +248,13 @@ def checkout(path: Path, sha: str) -> None:
     run(["clean", "-q", "-ffdx"], cwd=path)
 
 
-def ls_tree(path: Path, sha: str) -> str:
-    """Every entry of commit `sha`, directories included (`git ls-tree -r -t -z`)."""
-    return run(["ls-tree", "-r", "-t", "-z", "--full-tree", sha], cwd=path)[1]
-
-
-def scratch_repo(path: Path, borrow_from: Path | None) -> None:
-    """A bare repo at `path` that reads `borrow_from`'s objects without writing to them
-    (objects/info/alternates): fetches land in `path` only."""
-    run(["init", "-q", "--bare", str(path)])
-    objects = (borrow_from / ".git" / "objects") if borrow_from else None
-    if objects is not None and objects.is_dir():
-        (path / "objects" / "info" / "alternates").write_text(f"{objects.resolve()}\n")
-
-
 def archive(path: Path, sha: str) -> bytes:
-    """The tree of commit `sha` as a tar stream."""
+    """The tree of commit `sha` as a tar stream (git_objects.export writes it out)."""
     status, out, err = _execute(["git", *SAFE_CONFIG, "archive", "--format=tar", sha], path,
                                 _environment(Auth()), LOCAL_TIMEOUT)
     if status != 0:
         raise GitError(f"git archive {sha[:12]} failed: {_reason(err.decode(), status)}")
     return out
-
-
-def is_ancestor(path: Path, older: str, newer: str) -> bool:
-    """Whether commit `older` is `newer` or one of its ancestors (in `path`'s history)."""
-    status, _, _ = run(["merge-base", "--is-ancestor", older, newer], cwd=path, check=False)
-    return status == 0
-
-
-def verify_commit(path: Path, sha: str, allowed_signers: str) -> str | None:
-    """None when `sha` carries a good ssh signature by an allowed signer, else the reason."""
-    status, _, err = run(
-        ["-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={allowed_signers}",
-         "verify-commit", sha], cwd=path, check=False)
-    return None if status == 0 else _reason(err, status)
 
 
 class PushRejected(GitError):
@@ -302,6 +281,7 @@ def push(path: Path, url: str, auth: Auth, branch: str, commit: str = "HEAD",
                        "name that does not nest under it")
     if any(sign in text for sign in ("[rejected]", "non-fast-forward", "fetch first",
                                      "but expected", "stale info", "cannot lock ref",
+                                     "reference already exists",
                                      ".lock': File exists")):  # a race for the ref
         raise PushRejected(f"push to {branch} rejected: the branch moved on")
     raise GitError(f"git push to {redact(url)} failed: {_reason(err, status)}")

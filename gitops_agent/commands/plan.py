@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from gitops_agent import git
+from gitops_agent import git, git_objects
 from gitops_agent.commands.run import cancel_on_signals
 from gitops_agent.config import AgentConfig
 from gitops_agent.errors import EXIT_CHANGES_PENDING, EXIT_FAILED, EXIT_OK, GitError
@@ -45,7 +45,7 @@ def _check(config: AgentConfig, observation: Observation, plan: Plan, scratch: P
         if app.source and view.source_commit:
             real = Layout(config.state_dir).app_checkout(name)
             repo = config_repo.objects(real, app.source.url, view.source_commit, auth, scratch)
-            config_repo.export(repo, view.source_commit, layout.app_checkout(name))
+            git_objects.export(repo, view.source_commit, layout.app_checkout(name))
     except GitError as error:
         row["check"] = {"error": f"cannot get the source: {error}"}
         return

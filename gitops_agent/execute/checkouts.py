@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import shutil
-import tarfile
 from pathlib import Path
 
-from gitops_agent import git
+from gitops_agent import git, git_objects
 from gitops_agent.errors import GitError
 from gitops_agent.git_reason import redact
 
@@ -134,7 +132,4 @@ def sync(path: Path, url: str, sha: str, auth: git.Auth, what: str | None = None
 def export(path: Path, url: str, sha: str, auth: git.Auth, destination: Path) -> Path:
     """Write the files of commit `sha` (fetched if missing) to `destination`, no .git."""
     fetch_commit(path, url, sha, auth)
-    destination.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(git.archive(path, sha))) as archive:
-        archive.extractall(destination, filter="data")
-    return destination
+    return git_objects.export(path, sha, destination)

@@ -8,13 +8,11 @@ repo that borrows the checkout's objects, and its files are exported to a scratc
 
 from __future__ import annotations
 
-import io
 import logging
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitops_agent import git
+from gitops_agent import git, git_objects
 from gitops_agent.config import RepoConfig
 from gitops_agent.errors import FatalError, GitError
 from gitops_agent.execute import checkouts
@@ -48,21 +46,21 @@ def remote_head(path: Path, settings: RepoConfig, auth: git.Auth,
                 scratch: Path | None = None) -> str:
     """The commit the config branch points at. Only that ref is asked for (a fetch with
     a ref-prefix, not ls-remote), so the status branches of a thousand hosts in the same
-    repo cost nothing; when the commit is already here no objects move. For `run` it goes
+    repo cost nothing; when the commit is already here no objects move. It goes
     to the checkout (the commit is wanted there next), with `scratch` to a scratch repo
     that borrows the checkout's objects."""
     ref = f"refs/heads/{settings.branch}"
     if scratch is not None:
         repo = scratch / "head.git"
         if not repo.is_dir():
-            git.scratch_repo(repo, path if (path / ".git").is_dir() else None)
+            git_objects.scratch_repo(repo, path if (path / ".git").is_dir() else None)
     else:
         repo = path
         if checkouts.ensure_repo(path):
             log.warning("%s was broken (half-written or corrupt): moved aside to %s.broken "
                         "and cloned again", path, path.name)
     try:
-        return git.fetch_ref(repo, settings.url, auth, ref)
+        return git.fetch_ref(repo, settings.url, auth, ref, into=git.FETCHED)
     except git.MissingRef:
         raise FatalError(f"the config repo {redact(settings.url)} has no branch "
                          f"{settings.branch!r}") from None
@@ -82,7 +80,7 @@ def remote_head(path: Path, settings: RepoConfig, auth: git.Auth,
 def _verify(repo: Path, sha: str, settings: RepoConfig) -> str | None:
     if not settings.allowed_signers:
         return None
-    reason = git.verify_commit(repo, sha, settings.allowed_signers)
+    reason = git_objects.verify_commit(repo, sha, settings.allowed_signers)
     if reason is None:
         reason = signature.valid_now(repo, sha, settings.allowed_signers)
     if reason is None:
@@ -93,7 +91,7 @@ def _verify(repo: Path, sha: str, settings: RepoConfig) -> str | None:
 
 def _rewound(path: Path, sha: str, applied: str | None, allow_rewind: bool) -> str | None:
     """Why `sha` may not follow the last applied commit (it does not descend from it)."""
-    if applied is None or applied == sha or git.is_ancestor(path, applied, sha):
+    if applied is None or applied == sha or git_objects.is_ancestor(path, applied, sha):
         return None
     if allow_rewind:
         log.warning("config commit %s does not descend from the last applied %s: applied "
@@ -140,7 +138,7 @@ def objects(path: Path, url: str, sha: str, auth: git.Auth, scratch: Path,
         return path
     repo = scratch / f"objects-{sha[:12]}.git"
     if not repo.is_dir():
-        git.scratch_repo(repo, path if (path / ".git").is_dir() else None)
+        git_objects.scratch_repo(repo, path if (path / ".git").is_dir() else None)
         try:
             git.fetch(repo, url, auth, sha)
         except GitError:
@@ -150,14 +148,6 @@ def objects(path: Path, url: str, sha: str, auth: git.Auth, scratch: Path,
         if not git.has_commit(repo, sha):
             raise GitError(f"{redact(url)} did not provide commit {sha}")
     return repo
-
-
-def export(repo: Path, sha: str, destination: Path) -> Path:
-    """The files of commit `sha` of `repo`, written to `destination` (no .git)."""
-    destination.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(git.archive(repo, sha))) as archive:
-        archive.extractall(destination, filter="data")
-    return destination
 
 
 def readonly(path: Path, settings: RepoConfig, sha: str, auth: git.Auth,
@@ -170,6 +160,6 @@ def readonly(path: Path, settings: RepoConfig, sha: str, auth: git.Auth,
         if not edited:
             return ConfigView(sha, path, path, refused=_verify(path, sha, settings))
     repo = objects(path, settings.url, sha, auth, scratch, f"refs/heads/{settings.branch}")
-    directory = export(repo, sha, scratch / "config")
+    directory = git_objects.export(repo, sha, scratch / "config")
     return ConfigView(sha, directory, repo, edited=edited,
                       refused=_verify(repo, sha, settings))

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitops_agent import git
+from gitops_agent import git_objects
 
 BLOB, TREE = "blob", "tree"
 
@@ -61,4 +61,4 @@ def parse_ls_tree(commit: str, output: str) -> Tree:
 
 def read_tree(repo: Path, commit: str) -> Tree:
     """One `git ls-tree` of the whole commit (called only when the commit moved)."""
-    return parse_ls_tree(commit, git.ls_tree(repo, commit))
+    return parse_ls_tree(commit, git_objects.ls_tree(repo, commit))
