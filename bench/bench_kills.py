@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -111,11 +113,15 @@ def main() -> int:
             problems.append(f"state.json is not valid: {error}")
         head = repo.log("main")[0]
         try:
-            report = repo.read("gitops-status", "hosts/web-01.yml")
-            if f"config_commit: {head}" not in report:
-                problems.append("the pushed report is not for the last commit")
-        except subprocess.CalledProcessError:
-            problems.append("no report was pushed")
+            report = yaml.safe_load(repo.read("gitops-status/web-01", "hosts/web-01.yml"))
+            # its top config_commit waits for news (SPEC §5); the apps must be there
+            if {app["state"] for app in report["apps"].values()} - {"applied", "unchanged"} \
+                    or len(report["apps"]) != args.apps:
+                problems.append("the pushed report does not show every app applied")
+            if json.loads((state_dir / "state.json").read_text())["config_commit"] != head:
+                problems.append("the last pass did not end at the last commit")
+        except (subprocess.CalledProcessError, OSError, ValueError, KeyError, TypeError):
+            problems.append("no readable report was pushed")
         stray = leftovers(state_dir)
         if stray:
             problems.append(f"processes left running: {stray}")

@@ -96,8 +96,9 @@ def cli(*args: str, config: Path | None = None, timeout: float = 240,
                           env=environment, stdin=subprocess.DEVNULL)
 
 
-def report(remote: Remote, host: str = "web-01", branch: str = "gitops-status/web-01") -> Any:
-    return yaml.safe_load(remote.read(branch, f"hosts/{host}.yml"))
+def report(remote: Remote, host: str = "web-01", branch: str | None = None) -> Any:
+    """A host's report, from its own status branch unless `branch` names another."""
+    return yaml.safe_load(remote.read(branch or f"gitops-status/{host}", f"hosts/{host}.yml"))
 
 
 def state(state_dir: Path) -> Any:

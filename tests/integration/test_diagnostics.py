@@ -91,7 +91,7 @@ def test_debug_logs_git_and_ansible_command_lines_without_credentials(world):
 
     assert done.returncode == 0, done.stderr  # a failed push is only a warning
     log = done.stderr
-    assert re.search(r"DEBUG git fetch .*refs/heads/main \(in .*\): exit 0 in \d+\.\d\ds", log)
+    assert re.search(r"DEBUG git fetch .*refs/heads/main\S* \(in .*\): exit 0 in \d+\.\d\ds", log)
     assert re.search(r"DEBUG git .*https://\*\*\*@127\.0\.0\.1:9/status\.git.*: exit \d+ in ",
                      log)
     assert re.search(r"DEBUG web: ran ansible-playbook .*-i \S+/inventory \S+/playbooks/"

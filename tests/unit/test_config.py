@@ -770,3 +770,37 @@ def test_dependency_problems_unknown_and_cycle_are_both_reported():
 
     assert set(problems) == {"a", "b"}
     assert problems["b"] == "depends_on cycle: a -> b -> a"
+
+
+def test_notify_bare_on_key_means_on_not_true(tmp_path):
+    """YAML 1.1 reads a bare `on:` as the boolean true; SPEC §2 writes it bare."""
+    path = tmp_path / "agent.yml"
+    path.write_text(textwrap.dedent("""\
+        config_repo: {url: /srv/git/fleet.git}
+        state_dir: /tmp/x
+        notify:
+          - url: https://hooks.example.com/T000/B000/xyz
+            on: [failed, recovered]
+          - {url: "http://127.0.0.1:8080/hook"}
+    """))
+
+    config = load_agent_config(path)
+
+    assert [target.on for target in config.notify] == [
+        ("failed", "recovered"), ("failed", "rolled_back", "drifted", "recovered", "stale")]
+    assert config.notify[1].timeout == 5
+
+
+@pytest.mark.parametrize("text", [
+    "notify:\n  on: [failed]\n",  # a mapping where a list belongs, with a bool key
+    "yes: 1\n",
+    "notify:\n  - {url: 'ftp://x', on: [sometimes]}\n",
+])
+def test_odd_keys_and_values_are_one_clear_error_not_a_crash(tmp_path, text):
+    path = tmp_path / "agent.yml"
+    path.write_text("config_repo: {url: /srv/git/fleet.git}\nstate_dir: /tmp/x\n" + text)
+
+    with pytest.raises(ConfigError) as raised:
+        load_agent_config(path)
+
+    assert str(raised.value).startswith(f"{path}:")

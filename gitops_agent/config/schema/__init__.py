@@ -46,7 +46,10 @@ def validator(name: str) -> jsonschema.Draft202012Validator:
 
 
 def _digest(name: str, data: Any) -> str:
-    text = json.dumps(data, sort_keys=True, default=str)
+    try:
+        text = json.dumps(data, sort_keys=True, default=str)
+    except TypeError:  # keys of mixed types (YAML reads a bare `on:` or `yes:` as a bool)
+        text = repr(data)
     return hashlib.sha256(f"{__version__}\0{_schema_text(name)}\0{text}".encode()).hexdigest()
 
 
