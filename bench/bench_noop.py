@@ -52,6 +52,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 HOST = "bench-host"
+STATUS_BRANCH = f"gitops-status/{HOST}"  # the default: one status branch per host
 IDENTITY = ("-c", "user.name=gitops-bench", "-c", "user.email=gitops-bench@localhost",
             "-c", "commit.gpgsign=false")
 TARGET_ONE = 5.0
@@ -281,9 +282,9 @@ def agent_noop(bench: Bench, scenario: Scenario, repeat: int) -> tuple[Timings, 
 
     before_files = mtimes(scenario.agent_out)
     before_runs = {name: record["run_id"] for name, record in load_state(scenario)["apps"].items()}
-    before_tip = bench.tip(scenario.config_name, "gitops-status")
+    before_tip = bench.tip(scenario.config_name, STATUS_BRANCH)
     if before_tip is None:
-        raise BenchError("the agent pushed no status report to gitops-status")
+        raise BenchError(f"the agent pushed no status report to {STATUS_BRANCH}")
 
     results = []
     for push in (True, False):
@@ -305,7 +306,7 @@ def agent_noop(bench: Bench, scenario: Scenario, repeat: int) -> tuple[Timings, 
         "no playbook ran (files' mtimes unchanged)": mtimes(scenario.agent_out) == before_files,
         "no new ansible-runner run in state.json": after_runs == before_runs,
         "no new status commit (report steady)":
-            bench.tip(scenario.config_name, "gitops-status") == before_tip,
+            bench.tip(scenario.config_name, STATUS_BRANCH) == before_tip,
     }
     for what, ok in checks.items():
         bench.say(f"   verified: {what}: {'yes' if ok else 'NO'}")
