@@ -49,3 +49,22 @@ def test_bench_fleet_quick_run_loses_no_report():
     summary = [line for line in done.stdout.splitlines() if line.startswith("lost=")]
     assert summary and summary[-1].startswith("lost=0 gave_up=0 heartbeat_commits=0 ")
     assert "reproduce: .venv/bin/python bench/bench_fleet.py --quick" in done.stdout
+
+
+@pytest.mark.slow
+def test_bench_noop_quick_run_measures_agent_and_ansible_pull():
+    done = bench("bench/bench_noop.py", "--quick")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "agent no-op, 1 app(s)" in done.stdout
+    assert "ansible-pull no-op, 1 app(s)" in done.stdout
+    assert "agent pass applying 1 of 1 app(s)" in done.stdout
+
+
+@pytest.mark.slow
+def test_bench_daemon_short_run_measures_idle_and_push_to_applied():
+    done = bench("bench/bench_daemon.py", "--apps", "2", "--idle", "5", "--interval", "5",
+                 "--samples", "1")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "RSS max" in done.stdout and "push to applied" in done.stdout
