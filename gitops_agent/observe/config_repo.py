@@ -60,7 +60,8 @@ def remote_head(path: Path, settings: RepoConfig, auth: git.Auth,
             log.warning("%s was broken (half-written or corrupt): moved aside to %s.broken "
                         "and cloned again", path, path.name)
     try:
-        return git.fetch_ref(repo, settings.url, auth, ref, into=git.FETCHED)
+        return git.fetch_ref(repo, settings.url, auth, ref, into=git.FETCHED,
+                             depth=_depth(repo, scratch is not None))
     except git.MissingRef:
         raise FatalError(f"the config repo {redact(settings.url)} has no branch "
                          f"{settings.branch!r}") from None
@@ -75,6 +76,19 @@ def remote_head(path: Path, settings: RepoConfig, auth: git.Auth,
                              f"{settings.branch!r}") from None
         log.warning("%s: %s (the remote answers: the checkout is at fault)", repo, error)
         return sha
+
+
+def _depth(repo: Path, scratch: bool) -> int | None:
+    """1 for a shallow or empty checkout; none for one with its whole history (`verify`
+    needs it to check ancestry, and --depth would cut it to one commit again). Its head
+    is kept in git.FETCHED, so the fetch has something to offer the server."""
+    if scratch or (repo / ".git" / "shallow").exists():
+        return 1
+    head = git.head(repo)
+    if head is None:
+        return 1
+    git.run(["update-ref", git.FETCHED, head], cwd=repo)
+    return None
 
 
 def _verify(repo: Path, sha: str, settings: RepoConfig) -> str | None:

@@ -157,3 +157,25 @@ def test_verify_refuses_a_backdated_commit_by_a_retired_key(world, tmp_path):
     assert done.returncode == 1
     assert "not allowed now" in done.stderr
     assert not (world.out / "web.json").exists()
+
+
+def test_verify_keeps_the_whole_history_across_no_op_passes(world, tmp_path):
+    """Ancestry needs the history: a pass's question to the config repo must not make
+    the checkout shallow again (a depth-1 fetch would), nor fetch it all again."""
+    key, allowed = _signing_key(tmp_path)
+    world.configure(config_repo={"verify": {"allowed_signers": str(allowed)}})
+    world.app("web")
+    first = _signed_commit(world.config_repo, key, "one")
+    assert cli("run", config=world.config_path).returncode == 0
+    second = _signed_commit(world.config_repo.write("README.md", "x\n"), key, "two")
+    checkout = world.state_dir / "repos" / "config"
+
+    assert cli("run", config=world.config_path).returncode == 0
+    no_op = cli("--debug", "run", config=world.config_path)
+
+    assert no_op.returncode == 0, no_op.stderr
+    fetches = [line for line in no_op.stderr.splitlines() if "DEBUG git fetch" in line]
+    assert len(fetches) == 1 and "--depth" not in fetches[0], fetches  # no re-unshallow
+    assert not (checkout / ".git" / "shallow").exists()
+    assert git("-C", str(checkout), "rev-list", "--count", "HEAD") == "2"
+    assert git("-C", str(checkout), "rev-parse", "HEAD") == second != first
