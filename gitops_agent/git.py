@@ -170,6 +170,15 @@ def head(path: Path) -> str | None:
     return out.strip() if status == 0 else None
 
 
+def unlock(repo: Path) -> None:
+    """Drop the lock files a killed git left in bare repo `repo`. Only for a cache of
+    the agent's own, while holding the lock that keeps its other gits out of it."""
+    for name in ("shallow.lock", "HEAD.lock", "config.lock", "packed-refs.lock"):
+        (repo / name).unlink(missing_ok=True)
+    for stale in (repo / "refs").rglob("*.lock"):
+        stale.unlink(missing_ok=True)
+
+
 def has_commit(path: Path, sha: str) -> bool:
     status, _, _ = run(["cat-file", "-e", f"{sha}^{{commit}}"], cwd=path, check=False)
     return status == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -10,6 +11,7 @@ import click
 
 from gitops_agent import git, lock
 from gitops_agent.config import AgentConfig
+from gitops_agent.execute import housekeeping
 from gitops_agent.layout import Layout
 from gitops_agent.observe import host_reports
 from gitops_agent.publish import fleet as overview
@@ -58,4 +60,5 @@ def fleet(config: AgentConfig, as_json: bool, publish: bool, stale_after: int | 
             changed = fleet_branch.publish(layout.fleet_repo, config.status.url, auth, document)
             click.echo(f"{fleet_branch.BRANCH}: " + ("published" if changed else
                                                     "already up to date"), err=as_json)
+        housekeeping.tidy_one(layout.fleet_repo, time.time())  # under fleet's own lock
     return overview.exit_code(document)

@@ -31,7 +31,7 @@ def repos(layout: Layout) -> list[Path]:
     apps = layout.root / "repos" / "apps"
     if apps.is_dir():
         found += sorted(path / ".git" for path in apps.iterdir())
-    found += sorted((layout.root / "repos").glob("*.git"))
+    found.append(layout.status_repo)  # not fleet.git: `fleet` runs under a lock of its own
     return [path for path in found if (path / "HEAD").is_file()]
 
 
@@ -49,14 +49,20 @@ def tidy(layout: Layout, now: float | None = None) -> list[Path]:
     moment = time.time() if now is None else now
     done = []
     for git_dir in repos(layout):
-        if not due(git_dir, moment):
-            continue
-        try:
-            git.run(["reflog", "expire", "--expire=now", "--all"], cwd=git_dir)
-            git.run([*AUTO, "gc", "--auto", "--quiet"], cwd=git_dir, timeout=600)
-        except GitError as error:
-            log.warning("housekeeping of %s failed (tried again tomorrow): %s",
-                        git_dir, error)
-        (git_dir / MARKER).touch()
-        done.append(git_dir)
+        if tidy_one(git_dir, moment):
+            done.append(git_dir)
     return done
+
+
+def tidy_one(git_dir: Path, now: float) -> bool:
+    """Tidy one git dir if it is due (under the lock that keeps the agent's other gits
+    out of it); True when it was."""
+    if not (git_dir / "HEAD").is_file() or not due(git_dir, now):
+        return False
+    try:
+        git.run(["reflog", "expire", "--expire=now", "--all"], cwd=git_dir)
+        git.run([*AUTO, "gc", "--auto", "--quiet"], cwd=git_dir, timeout=600)
+    except GitError as error:
+        log.warning("housekeeping of %s failed (tried again tomorrow): %s", git_dir, error)
+    (git_dir / MARKER).touch()
+    return True

@@ -76,7 +76,10 @@ class Found:
 def fetch(repo: Path, url: str, auth: git.Auth, branches: Branches) -> None:
     """Bring every status branch's tip into the cache `repo` (made on first use); branches
     gone from the remote go from the cache too. GitError when the remote cannot be read.
-    A corrupt cache is dropped and built again once."""
+    A corrupt cache is dropped and built again once; `fleet`'s lock is held, so lock
+    files found in it are a killed git's and go."""
+    if (repo / "HEAD").exists():
+        git.unlock(repo)
     try:
         _fetch(repo, url, auth, branches)
     except GitError:

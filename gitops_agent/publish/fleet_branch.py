@@ -59,6 +59,7 @@ def _publish(repo: Path, url: str, auth: git.Auth, document: dict[str, Any]) -> 
             return False
         # only heartbeats moved: replace the tip, so history grows only with news
         replace = bool(rewrite and tip and old is not None
+                       and history.own_tip(repo, tip, ("fleet.md", "fleet.yml"))
                        and fleet.news(old) is not None and fleet.news(old) == fleet.news(new))
         parent = history.parent_of(repo, tip) if replace and tip else tip
         commit = history.commit(repo, parent, files, message)

@@ -62,6 +62,18 @@ def parent_of(repo: Path, sha: str) -> str | None:
     return parents[0]
 
 
+def own_tip(repo: Path, tip: str, paths: tuple[str, ...]) -> bool:
+    """Whether `tip` is the agent's own commit touching only `paths` (one parent at
+    most): only such a tip may be replaced; anyone else's commit is built upon."""
+    _, out, _ = git.run(["log", "-1", "--format=%an%x00%P", tip], cwd=repo)
+    author, _, parents = out.strip("\n").partition("\0")
+    if author != git.IDENTITY[0] or len(parents.split()) > 1:
+        return False
+    _, names, _ = git.run(["diff-tree", "--root", "--no-commit-id", "--name-only", "-r", "-z",
+                           tip], cwd=repo)
+    return set(filter(None, names.split("\0"))) <= set(paths)
+
+
 def trimmed(repo: Path, tip: str, keep_days: int, now: datetime) -> str:
     """`tip` with its history older than `keep_days` squashed into one root commit that
     holds the files as they were then; `tip` itself when there is nothing to trim. It
@@ -74,8 +86,11 @@ def trimmed(repo: Path, tip: str, keep_days: int, now: datetime) -> str:
     cutoff = (now - timedelta(days=keep_days)).timestamp()
     if len(chain) < 2 or int(chain[0][1]) >= cutoff - DAY:
         return tip
-    old = [entry for entry in chain if int(entry[1]) < cutoff]
-    kept = chain[len(old):]
+    # cut after the newest commit older than the cutoff (times need not be in order)
+    last_old = max(index for index, entry in enumerate(chain) if int(entry[1]) < cutoff)
+    old, kept = chain[:last_old + 1], chain[last_old + 1:]
+    if len(kept) < 2:  # only the new commit left: a long gap or a clock far ahead
+        return tip
     boundary = old[-1]
     stamp = datetime.fromtimestamp(int(boundary[1])).strftime("%Y-%m-%d")
     _, new, _ = git.run(["commit-tree", boundary[2], "-m",

@@ -116,6 +116,7 @@ def _publish(branch: Branch, host: str, document: dict[str, Any], now: datetime)
     if not (repo / "HEAD").exists():
         repo.mkdir(parents=True, exist_ok=True)
         git.run(["init", "-q", "--bare", str(repo)])
+    git.unlock(repo)  # the pass's lock keeps every other git of the agent out
     yml_path, md_path = f"hosts/{host}.yml", f"hosts/{host}.md"
     fresh = not branch.target.per_host  # a shared branch moves under us: always fetch
     rewrite = branch.target.per_host
@@ -130,7 +131,8 @@ def _publish(branch: Branch, host: str, document: dict[str, Any], now: datetime)
             document = {**document, "updated": old.get("updated", document["updated"])}
         files = {yml_path: report.to_yaml(document), md_path: report.to_markdown(document)}
         message = f"{host}: {_summary_line(document)}"
-        replace = same and rewrite and tip is not None
+        replace = bool(same and rewrite and tip is not None
+                       and history.own_tip(repo, tip, (yml_path, md_path)))
         parent = history.parent_of(repo, tip) if replace and tip else tip
         commit = history.commit(repo, parent if replace else tip, files, message, now)
         lease = tip if replace else None

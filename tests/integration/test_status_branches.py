@@ -236,3 +236,59 @@ def test_a_stale_cache_is_rebuilt_on_the_moved_tip_without_losing_the_other_writ
     assert _publish(cache, target, start, "new content") == status.PUSHED
 
     assert len(remote.log("gitops-status/web-01")) == 3
+
+
+def test_a_heartbeat_never_replaces_someone_elses_commit(tmp_path):
+    remote = Remote(tmp_path, "status")
+    target = _target(remote.url, heartbeat=60)
+    cache = tmp_path / "cache.git"
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    assert _publish(cache, target, start) == status.PUSHED
+    note = Remote(tmp_path, "operator")
+    git("fetch", "-q", str(remote.bare), "gitops-status/web-01", cwd=note.work)
+    git("checkout", "-q", "FETCH_HEAD", cwd=note.work)
+    note.write("NOTE.md", "disk replaced\n")
+    git("add", "-A", cwd=note.work)
+    git("commit", "-q", "-m", "operator note", cwd=note.work)
+    git("push", "-q", str(remote.bare), "HEAD:refs/heads/gitops-status/web-01", cwd=note.work)
+
+    assert _publish(cache, target, start + timedelta(minutes=2)) == status.REFRESHED
+    assert _publish(cache, target, start + timedelta(minutes=4)) == status.REFRESHED
+
+    assert remote.read("gitops-status/web-01", "NOTE.md") == "disk replaced"
+    messages = git("--git-dir", str(remote.bare), "log", "--format=%s",
+                   "gitops-status/web-01").splitlines()
+    assert messages[1:] == ["operator note", messages[-1]] and len(messages) == 3
+
+
+def test_a_lock_a_killed_git_left_in_the_cache_does_not_stop_reports(tmp_path):
+    remote = Remote(tmp_path, "status")
+    target = _target(remote.url)
+    cache = tmp_path / "cache.git"
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    assert _publish(cache, target, start) == status.PUSHED
+    (cache / "refs" / "heads" / "gitops-status" / "web-01.lock").write_text("x")
+    (cache / "shallow.lock").write_text("x")
+
+    assert _publish(cache, target, start, "changed") == status.PUSHED
+
+    last = yaml.safe_load(remote.read("gitops-status/web-01", "hosts/web-01.yml"))
+    assert last["apps"]["web"]["message"] == "changed"
+
+
+def test_trimmed_cuts_by_time_not_by_position_and_never_on_a_clock_leap(tmp_path):
+    repo = tmp_path / "repo.git"
+    git("init", "-q", "--bare", str(repo))
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    tip = None
+    for message, day in (("c0", 0), ("c1", 95), ("c2", 80), ("c3", 100)):  # clock went back
+        tip = history.commit(repo, tip, {"a.txt": f"{message}\n"}, message,
+                             start + timedelta(days=day))
+
+    trimmed = history.trimmed(repo, tip, 10, start + timedelta(days=100))
+    leap = history.trimmed(repo, tip, 10, start + timedelta(days=400))
+
+    messages = git("--git-dir", str(repo), "log", "--format=%s", trimmed).splitlines()
+    assert messages[:2] == ["c3", "c1"] or messages == ["c3", "c2", "c1", "c0"]
+    assert "c1" in messages  # inside the window: never squashed away
+    assert leap == tip  # only the newest commit would be left: nothing is trimmed

@@ -804,3 +804,15 @@ def test_odd_keys_and_values_are_one_clear_error_not_a_crash(tmp_path, text):
         load_agent_config(path)
 
     assert str(raised.value).startswith(f"{path}:")
+
+
+def test_a_bad_webhook_url_is_named_but_never_shown(tmp_path):
+    path = tmp_path / "agent.yml"
+    path.write_text("config_repo: {url: /srv/git/fleet.git}\nstate_dir: /tmp/x\n"
+                    "notify: [{url: 'htps://hooks.example.com/T000/B000/SECRETXYZ'}]\n")
+
+    with pytest.raises(ConfigError) as raised:
+        load_agent_config(path)
+
+    assert "notify[0].url: must be an http:// or https:// URL" in str(raised.value)
+    assert "SECRETXYZ" not in str(raised.value)

@@ -107,6 +107,8 @@ def schema_problems(document: YamlDocument, name: str) -> list[str]:
         _learned.add(digest)
     for error in errors:
         for location, message in _describe(error):
+            if tuple(location)[:1] == ("notify",) and tuple(location)[-1:] == ("url",):
+                message = "must be an http:// or https:// URL (not shown: it may hold a token)"
             line = document.line_of(location)
             found.append((line, f"{document.path}:{line}: {dotted(location)}: {message}"))
     for location, line in document.duplicate_keys:
