@@ -112,8 +112,7 @@ class Pass:
             state = load_state(self.layout.state_file, quarantine=not self.options.check)
             try:
                 self.observation = observe(self.config, self.layout, state, self.auth,
-                                           self.options.only,
-                                           allow_rewind=self.options.allow_rewind)
+                                           self.options.only, None, self.options.allow_rewind)
             except FatalError as error:
                 if not isinstance(error, ConfigError):  # the repo, not the user's input
                     self._report_failure(state, str(error))
@@ -176,8 +175,7 @@ class Pass:
 
     # --- record --------------------------------------------------------------------
     def _record(self, state: State, name: str, record: AppRecord, durable: bool = True) -> None:
-        """Keep an app's result; results of real work are saved at once (crash safety),
-        the rest with the pass's final save."""
+        """Keep an app's result: real work is saved at once (crash safety), the rest last."""
         with self.saving:
             self.records[name] = record
             if not self.options.check:
