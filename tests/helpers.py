@@ -120,6 +120,15 @@ def runs(state_dir: Path, app: str) -> list[Path]:
     return sorted(directory.iterdir()) if directory.is_dir() else []
 
 
+FAILING_PLAYBOOK = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Restart billing
+      ansible.builtin.fail:
+        msg: billing did not come up
+"""
+
 SLEEPER = """\
 - hosts: all
   gather_facts: false

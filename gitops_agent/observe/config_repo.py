@@ -87,7 +87,8 @@ def _depth(repo: Path, scratch: bool) -> int | None:
     head = git.head(repo)
     if head is None:
         return 1
-    git.run(["update-ref", git.FETCHED, head], cwd=repo)
+    if not (repo / ".git" / git.FETCHED).exists():  # a checkout fetched before FETCHED was kept
+        git.run(["update-ref", git.FETCHED, head], cwd=repo)
     return None
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,22 +177,30 @@ def send(targets: Sequence[NotifyTarget], changes: list[Change], outbox: Path) -
         log.warning("notifications not sent: %s: %s", type(error).__name__, error)
 
 
-def notify_pass(targets: Sequence[NotifyTarget], host: str, apps: dict[str, dict[str, Any]],
-                outbox: Path) -> list[Change]:
-    """A pass's report apps: queue what changed since the last pass, then send."""
+def _notify(targets: Sequence[NotifyTarget], outbox: Path, key: str,
+            compare: Callable[[dict[str, str]], tuple[list[Change], dict[str, str]]]
+            ) -> list[Change]:
+    """The states known under `key` in the outbox -> (changes, states to keep): both
+    written in one atomic update with the queued messages, then sent. Never raises."""
     changes: list[Change] = []
     try:
         with webhook.locked(outbox) as data:
-            known = data.get("apps")
+            known = data.get(key)
             previous = {str(name): str(state) for name, state in known.items()} \
                 if isinstance(known, dict) else {}
-            changes = app_changes(host, previous, apps)
-            data["apps"] = remembered(previous, apps)
+            changes, data[key] = compare(previous)
             _queue(data, targets, changes)
         webhook.deliver(targets, outbox)
     except Exception as error:
         log.warning("notifications not sent: %s: %s", type(error).__name__, error)
     return changes
+
+
+def notify_pass(targets: Sequence[NotifyTarget], host: str, apps: dict[str, dict[str, Any]],
+                outbox: Path) -> list[Change]:
+    """A pass's report apps: queue what changed since the last pass, then send."""
+    return _notify(targets, outbox, "apps", lambda previous: (
+        app_changes(host, previous, apps), remembered(previous, apps)))
 
 
 def host_changes(previous: dict[str, str], hosts: dict[str, dict[str, Any]]) -> list[Change]:
@@ -219,17 +227,6 @@ def host_changes(previous: dict[str, str], hosts: dict[str, dict[str, Any]]) -> 
 def notify_fleet(targets: Sequence[NotifyTarget], hosts: dict[str, dict[str, Any]],
                  outbox: Path) -> list[Change]:
     """`fleet`'s hosts against what the last `fleet` here saw (its own outbox file)."""
-    changes: list[Change] = []
-    try:
-        with webhook.locked(outbox) as data:
-            known = data.get("hosts")
-            previous = {str(name): str(state) for name, state in known.items()} \
-                if isinstance(known, dict) else {}
-            changes = host_changes(previous, hosts)
-            data["hosts"] = {name: "stale" if host.get("stale") else "reporting"
-                             for name, host in hosts.items()}
-            _queue(data, targets, changes)
-        webhook.deliver(targets, outbox)
-    except Exception as error:
-        log.warning("notifications not sent: %s: %s", type(error).__name__, error)
-    return changes
+    return _notify(targets, outbox, "hosts", lambda previous: (
+        host_changes(previous, hosts),
+        {name: "stale" if host.get("stale") else "reporting" for name, host in hosts.items()}))

@@ -87,10 +87,10 @@ def content(report: dict[str, Any] | None) -> dict[str, Any] | None:
             if key not in (*TIMES, "config_commit")}
 
 
-def same_except_time(old_text: str | None, report: dict[str, Any]) -> bool:
-    """Whether an earlier report says the same, its times and top config commit aside."""
-    old = content(parse(old_text))
-    return old is not None and old == content(report)
+def same_except_time(old: dict[str, Any] | None, report: dict[str, Any]) -> bool:
+    """Whether an earlier report (parsed) says the same, its times and top config commit
+    aside."""
+    return old is not None and content(old) == content(report)
 
 
 CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")

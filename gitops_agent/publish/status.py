@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops_agent import git
+from gitops_agent.clock import parse_iso
 from gitops_agent.config import StatusConfig
 from gitops_agent.errors import GitError
 from gitops_agent.publish import history, report
@@ -79,11 +80,8 @@ class Branch:
 def _age(stamp: Any, now: datetime) -> float:
     """Seconds since an ISO time; infinite when unreadable or in the future (a clock
     that jumped back must not silence the heartbeat for long)."""
-    try:
-        then = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
-        seconds = (now - then).total_seconds()
-    except ValueError:
-        return float("inf")
+    then = parse_iso(stamp)
+    seconds = (now - then).total_seconds() if then else -1.0
     return seconds if seconds >= 0 else float("inf")
 
 
@@ -124,7 +122,7 @@ def _publish(branch: Branch, host: str, document: dict[str, Any], now: datetime)
         tip = None if fresh or attempt else branch.known()
         tip = tip or branch.fetch()
         old = report.parse(branch.read(tip, yml_path))
-        same = old is not None and report.content(old) == report.content(document)
+        same = report.same_except_time(old, document)
         if same and old is not None:
             if _age(old.get("last_pass"), now) < branch.target.heartbeat:
                 return UNCHANGED
@@ -134,7 +132,7 @@ def _publish(branch: Branch, host: str, document: dict[str, Any], now: datetime)
         replace = bool(same and rewrite and tip is not None
                        and history.own_tip(repo, tip, (yml_path, md_path)))
         parent = history.parent_of(repo, tip) if replace and tip else tip
-        commit = history.commit(repo, parent if replace else tip, files, message, now)
+        commit = history.commit(repo, parent, files, message, now)
         lease = tip if replace else None
         if not same and tip and rewrite and branch.target.keep_days:
             trimmed = history.trimmed(repo, commit, branch.target.keep_days, now)

@@ -7,16 +7,8 @@ import json
 import shutil
 import time
 
+from tests.helpers import FAILING_PLAYBOOK as FAILING
 from tests.helpers import cli, state
-
-FAILING = """\
-- hosts: all
-  gather_facts: false
-  tasks:
-    - name: Restart billing
-      ansible.builtin.fail:
-        msg: billing did not come up
-"""
 
 
 def test_status_exits_0_when_every_app_is_fine_and_says_not_stale(world):

@@ -12,18 +12,11 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.helpers import FAILING_PLAYBOOK as FAILING
 from tests.helpers import cli, temporary_files
 from tests.integration.test_watch import daemon, wait_for
 from tests.webhook_server import Webhook
 
-FAILING = """\
-- hosts: all
-  gather_facts: false
-  tasks:
-    - name: Restart billing
-      ansible.builtin.fail:
-        msg: billing did not come up
-"""
 PASSING = """\
 - hosts: all
   gather_facts: false
