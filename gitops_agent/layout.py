@@ -45,6 +45,11 @@ class Layout:
         return self.root / "repos" / "status.git"
 
     @property
+    def waves_repo(self) -> Path:
+        """Bare cache of the earlier rollout waves' status branches, for a pass."""
+        return self.root / "repos" / "waves.git"
+
+    @property
     def fleet_repo(self) -> Path:
         """Bare cache of every host's status branch, for `gitops-agent fleet`."""
         return self.root / "repos" / "fleet.git"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,8 @@ from gitops_agent.execute import housekeeping, reaper, removal, scheduler
 from gitops_agent.execute.apply import Context, Target, spec_of
 from gitops_agent.execute.job import carry_out
 from gitops_agent.layout import Layout
-from gitops_agent.observe import Observation, observe
-from gitops_agent.plan import Backoff, Plan, make_plan, needs_tree
+from gitops_agent.observe import Observation, observe, waves
+from gitops_agent.plan import Backoff, Plan, make_plan, needs_tree, rollout
 from gitops_agent.plan.decide import FAILED_STATES, satisfies_dependents
 from gitops_agent.publish import report, status
 from gitops_agent.publish.announce import announce
@@ -34,6 +35,9 @@ from gitops_agent.record import suspensions
 from gitops_agent.record.state import AppRecord, State, load_state, save_state
 
 log = logging.getLogger(__name__)
+
+
+BY_HAND = "asked by run-playbook"  # the one way past a rollout gate
 
 
 @dataclass
@@ -59,6 +63,7 @@ class PassResult:
     pushed: bool | None = None
     watch: dict[str, tuple[str, ...]] = field(default_factory=dict)  # app -> local paths
     plan: Plan | None = None
+    overridden: str | None = None  # the rollout gate `run-playbook` went past
 
 
 def plan_of(observation: Observation, state: State, suspended: dict[str, dict[str, Any]],
@@ -103,6 +108,7 @@ class Pass:
         self.push_error: str | None = None
         self.pushing = config.status.enabled and options.push and not options.check
         self.started = time.monotonic()
+        self.gate = rollout.Outcome(Plan(""), rollout.Gate(), None)
 
     def run(self) -> PassResult:
         self.auth.check()
@@ -119,6 +125,9 @@ class Pass:
                 raise
             self.context.tree = self.observation.config.tree_at  # to record what applies read
             plan = plan_of(self.observation, state, self.suspended, self.options, self.config)
+            self.gate = gated(self.config, self.layout.waves_repo, self.auth, state,
+                              self.observation, plan, self.options.forced_by == BY_HAND)
+            plan = self.gate.plan
             if plan.refused:
                 return self._refuse(state, plan)
             self._execute(state, plan, self.observation)
@@ -127,13 +136,8 @@ class Pass:
     # --- execute -------------------------------------------------------------------
     def _execute(self, state: State, plan: Plan, observation: Observation) -> None:
         commit = plan.commit
-        for name, problem in plan.invalid.items():
-            log.error("%s", problem)
-            if not APP_NAME.match(name):  # reported in the log only: no state, no paths
-                continue
-            self._record(state, name, replace(
-                state.apps.get(name) or AppRecord(state="failed"), state="failed",
-                config_commit=commit, message=f"invalid app file: {problem}", failed_tasks=[]))
+        for name, record in unrun(plan, state.apps, self.options.check):
+            self._record(state, name, record)
         selected = observation.selected
 
         def job(name: str) -> bool:
@@ -142,10 +146,9 @@ class Pass:
             target = Target(selected[name], commit, observation.apps[name])
             try:
                 heal = selected[name].self_heal
+                heal = (self.config.self_heal if heal is None else heal) and not plan.held
                 record = carry_out(self.context, target, decision, previous,
-                                   self.options.drift_check,
-                                   self.config.self_heal if heal is None else heal,
-                                   self.suspended.get(name))
+                                   self.options.drift_check, heal, self.suspended.get(name))
             except Exception as error:  # one app's error is that app's failure only
                 log.error("%s: %s: %s", name, type(error).__name__, error,
                           exc_info=log.isEnabledFor(logging.DEBUG))
@@ -210,8 +213,9 @@ class Pass:
                 save_state(self.layout.state_file, state)
             housekeeping.tidy(self.layout)  # after the report: it never delays one
         watch = {name: app.watch for name, app in observation.appset.apps.items() if app.watch}
-        return PassResult(exit_code_of(plan, self.records), plan.commit, self.records,
-                          plan.invalid, pushed, watch, plan)
+        code = EXIT_BAD_CONFIG if observation.rules_error else exit_code_of(plan, self.records)
+        return PassResult(code, plan.commit, self.records, plan.invalid, pushed, watch, plan,
+                          self.gate.gate.overridden)
 
     # --- publish -------------------------------------------------------------------
     def _report_failure(self, state: State, error: str) -> None:
@@ -234,10 +238,48 @@ class Pass:
         if self.pushing and push:
             outcome, self.push_error = status.push_report(
                 self.layout.status_repo, self.config.status, self.auth, self.config.host,
-                document)
+                document, prompt=self.gate.gate.leads)
         announce(self.config, self.layout, state, document, time.monotonic() - self.started,
                  outcome is not None if self.config.status.enabled else None)
         return None if outcome is None else outcome != status.UNCHANGED
+
+
+def unrun(plan: Plan, records: dict[str, AppRecord], check: bool
+          ) -> Iterator[tuple[str, AppRecord]]:
+    """The records of apps no job runs for: invalid app files (failed), and removals a
+    rollout gate holds (waiting: removed once it opens)."""
+    for name, problem in plan.invalid.items():
+        log.error("%s", problem)
+        if APP_NAME.match(name):  # else reported in the log only: no state, no paths
+            yield name, replace(records.get(name) or AppRecord(state="failed"),
+                                state="failed", config_commit=plan.commit, failed_tasks=[],
+                                message=f"invalid app file: {problem}")
+    for name in plan.waiting if not check else ():
+        yield name, replace(records[name], state="waiting",
+                            message=f"to be removed; {plan.held}")
+
+
+def gated(config: AgentConfig, repo: Path, auth: git.Auth, state: State,
+          observation: Observation, plan: Plan, by_hand: bool) -> rollout.Outcome:
+    """The plan as fleet.yml's rollout rules let it run now (plan/rollout.py); keeps the
+    host's wave and what the waves released in `state`."""
+    rules = observation.rules
+    if observation.rules_error and not by_hand:
+        why = f"fleet.yml is invalid, so nothing is applied: {observation.rules_error}"
+        log.error("%s", why)
+        return rollout.Outcome(rollout.hold(plan, why), rollout.Gate(why), state.released)
+    outcome = rollout.gate(
+        plan, rules, config.host, config.labels, clock.now(),
+        {name: view.source_commit for name, view in observation.apps.items()},
+        state.released, lambda limit: waves.peers(repo, config.status, auth, rules, limit)
+        if rules else [], 2 * config.status.heartbeat + config.interval, by_hand)
+    if outcome.gate.overridden:
+        log.warning("run-playbook by hand overrides the rollout rules: %s",
+                    outcome.gate.overridden)
+    elif outcome.plan.held:
+        log.info("rollout: nothing is applied: %s", outcome.plan.held)
+    state.wave, state.released = outcome.gate.wave, outcome.released
+    return outcome
 
 
 def exit_code_of(plan: Plan, records: dict[str, AppRecord]) -> int:
@@ -255,4 +297,4 @@ def document_of(config: AgentConfig, state: State, records: dict[str, AppRecord]
     apps = {name: asdict(record) for name, record in state.apps.items()}
     apps.update({name: asdict(record) for name, record in records.items()})
     now = now_iso()
-    return report.build(config.host, now, sha, apps, error, config.labels, now)
+    return report.build(config.host, now, sha, apps, error, config.labels, now, state.wave)

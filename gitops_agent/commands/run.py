@@ -11,7 +11,7 @@ import click
 
 from gitops_agent import git
 from gitops_agent.config import AgentConfig
-from gitops_agent.pass_ import Options, Pass, PassResult
+from gitops_agent.pass_ import BY_HAND, Options, Pass, PassResult
 
 
 def cancel_on_signals(cancel: threading.Event) -> None:
@@ -60,10 +60,12 @@ def run_playbook(config: AgentConfig, app: str, check: bool, diff: bool,
                  as_json: bool = False) -> int:
     """With `as_json`, Ansible's output is not shown (stdout is the document); the run's
     artifacts keep it (`gitops-agent artifacts APP RUN_ID`)."""
-    options = Options(only=(app,), force=True, forced_by="asked by run-playbook",
+    options = Options(only=(app,), force=True, forced_by=BY_HAND,
                       show_output=not as_json, check=check, diff=diff)
     cancel_on_signals(options.cancel)
     result = Pass(config, options).run()
+    if result.overridden:
+        click.echo(f"run-playbook overrides the rollout rules: {result.overridden}", err=True)
     code = 1 if result.exit_code else 0
     if as_json:
         print_json(result, code)

@@ -23,6 +23,7 @@ from gitops_agent.plan.decide import (
     rolled_back,
     unchanged_state,
 )
+from gitops_agent.plan.rollout import WAIT
 from gitops_agent.record.state import AppRecord
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,17 @@ def held(previous: AppRecord, target: Target, why: str) -> AppRecord:
                    failed_inputs=_rebased(previous.failed_inputs, target.config_commit))
 
 
+def waiting(previous: AppRecord | None, target: Target, decision: Decision) -> AppRecord:
+    """Held by a rollout gate: nothing is run, and what it last read stays recorded, so the
+    change is still pending at the next pass."""
+    why, *changes = decision.reasons
+    message = f"{why} — pending: {'; '.join(changes)}" if changes else why
+    log.info("%s: waiting: %s", target.app.name, message)
+    if previous is None:
+        return AppRecord(state="waiting", message=message, spec=spec_of(target.app))
+    return replace(previous, state="waiting", message=message)
+
+
 def counted(name: str, record: AppRecord, previous: AppRecord | None, retry: bool,
             backoff: Backoff) -> AppRecord:
     """The record with its failure count and backoff: a failed retry on the same inputs
@@ -116,6 +128,8 @@ def carry_out(context: Context, target: Target, decision: Decision,
     """The app's record after acting on `decision`."""
     if decision.action == SUSPEND:
         return suspended(previous, target, decision.text(), suspension)
+    if decision.action == WAIT:
+        return waiting(previous, target, decision)
     if decision.action == HOLD and previous is not None:
         log.info("%s: not applied: %s", target.app.name, decision.text())
         return held(previous, target, decision.text())

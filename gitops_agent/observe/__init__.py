@@ -18,6 +18,7 @@ from typing import Any
 
 from gitops_agent import __version__, git
 from gitops_agent.config import AgentConfig, App, AppSet, dependency_problems, load_apps
+from gitops_agent.config.fleet import Rules, load_rules
 from gitops_agent.errors import ConfigError
 from gitops_agent.execute import checkouts
 from gitops_agent.layout import Layout
@@ -48,6 +49,8 @@ class Observation:
     selected: dict[str, App]  # the apps this pass is about (all, or the --app ones)
     apps: dict[str, AppView]
     remotes: Remotes
+    rules: Rules | None = None  # fleet.yml of the commit (rollout rules), if any
+    rules_error: str | None = None  # why fleet.yml cannot be used: nothing is applied
 
 
 def _source_urls(state: State) -> set[str]:
@@ -104,4 +107,10 @@ def observe(config: AgentConfig, layout: Layout, state: State, auth: git.Auth,
         current = commit is None or checkouts.is_current(source_dir, commit)
         views[name] = AppView(commit, error, current, watch.digests(app.watch),
                               facts(config))
-    return Observation(view, appset, selected, views, found)
+    rules: Rules | None = None
+    unusable: str | None = None
+    try:
+        rules = load_rules(view.directory)
+    except ConfigError as error:
+        unusable = str(error)
+    return Observation(view, appset, selected, views, found, rules, unusable)

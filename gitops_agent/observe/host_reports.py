@@ -12,7 +12,9 @@ read, and the text is handed on as text: parsing it is the caller's (bounded) jo
 
 from __future__ import annotations
 
+import fnmatch
 import logging
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from gitops_agent.errors import GitError
 from gitops_agent.git_reason import reason, redact
 
 log = logging.getLogger(__name__)
+HOST_START = re.compile(r"^[A-Za-z0-9_.-]*$")  # safe to put in a refspec
 LOCAL = "refs/fleet/"  # where the cache keeps the fetched branches
 MAX_TREE = 4 * 1024 * 1024  # a shared branch's hosts/ listing (~50,000 hosts)
 CHUNK = 16 * 1024 * 1024  # report bytes read per cat-file call (memory stays bounded)
@@ -48,9 +51,15 @@ class Branches:
         return cls(prefix, suffix.replace("{host}", ""),
                    None if "{host}" in status.pattern else status.pattern)
 
-    def refspecs(self) -> list[str]:
-        pattern = f"{self.prefix}*{self.suffix}"
-        specs = [f"+refs/heads/{pattern}:{LOCAL}{pattern}"]
+    def refspecs(self, hosts: tuple[str, ...] | None = None) -> list[str]:
+        """Every per-host branch, or only those of hosts a glob of `hosts` could match
+        (by its literal start: protocol v2 then asks the remote for those names only)."""
+        starts = {glob[:min((glob.index(c) for c in "*?[" if c in glob), default=len(glob))]
+                  for glob in hosts or ("",)}
+        if "" in starts or not all(HOST_START.match(start) for start in starts):
+            starts = {""}
+        specs = [f"+refs/heads/{pattern}:{LOCAL}{pattern}" for pattern in sorted(
+            f"{self.prefix}{start}*{self.suffix}" for start in starts)]
         if self.shared and self._inner(self.shared) is None:  # not matched by the glob
             specs.append(f"+refs/heads/{self.shared}:{LOCAL}{self.shared}")
         return specs
@@ -73,7 +82,8 @@ class Found:
     problem: str | None = None
 
 
-def fetch(repo: Path, url: str, auth: git.Auth, branches: Branches) -> None:
+def fetch(repo: Path, url: str, auth: git.Auth, branches: Branches,
+          hosts: tuple[str, ...] | None = None) -> None:
     """Bring every status branch's tip into the cache `repo` (made on first use); branches
     gone from the remote go from the cache too. GitError when the remote cannot be read.
     A corrupt cache is dropped and built again once; `fleet`'s lock is held, so lock
@@ -81,22 +91,23 @@ def fetch(repo: Path, url: str, auth: git.Auth, branches: Branches) -> None:
     if (repo / "HEAD").exists():
         git.unlock(repo)
     try:
-        _fetch(repo, url, auth, branches)
+        _fetch(repo, url, auth, branches, hosts)
     except GitError:
         if not (repo / "HEAD").exists() or git.run(["fsck", "--connectivity-only"],
                                                    cwd=repo, check=False)[0] == 0:
             raise
         log.warning("%s is corrupt: dropped and fetched again", repo)
         shutil.rmtree(repo, ignore_errors=True)
-        _fetch(repo, url, auth, branches)
+        _fetch(repo, url, auth, branches, hosts)
     _tidy(repo)
 
 
-def _fetch(repo: Path, url: str, auth: git.Auth, branches: Branches) -> None:
+def _fetch(repo: Path, url: str, auth: git.Auth, branches: Branches,
+           hosts: tuple[str, ...] | None) -> None:
     if not (repo / "HEAD").exists():
         repo.mkdir(parents=True, exist_ok=True)
         git.run(["init", "-q", "--bare", str(repo)])
-    specs = branches.refspecs()
+    specs = branches.refspecs(hosts)
     args = ["fetch", "-q", "--no-tags", "--no-recurse-submodules", "--no-auto-gc", "--prune",
             "--depth=1", "--", url]
     status, _, err = git.run([*args, *specs], cwd=repo, auth=auth,
@@ -104,8 +115,15 @@ def _fetch(repo: Path, url: str, auth: git.Auth, branches: Branches) -> None:
     if status != 0 and branches.shared and "couldn't find remote ref" in err:
         # the shared branch does not exist (yet): the per-host ones are still read
         git.run(["update-ref", "-d", f"{LOCAL}{branches.shared}"], cwd=repo, check=False)
-        status, _, err = git.run([*args, specs[0]], cwd=repo, auth=auth,
+        status, _, err = git.run([*args, *specs[:-1]], cwd=repo, auth=auth,
                                  timeout=git.NETWORK_TIMEOUT, check=False)
+    if status != 0 and not err.strip():  # with --depth, git fails silently on no match
+        gone = [f"{LOCAL}{branch}" for branch in tips(repo) if any(
+            fnmatch.fnmatchcase(f"refs/heads/{branch}", spec[1:].partition(":")[0])
+            for spec in specs)]
+        for ref in gone:
+            git.run(["update-ref", "-d", ref], cwd=repo, check=False)
+        return
     if status != 0:
         message = f"cannot read the status branches of {url}: {reason(err, status)}"
         raise GitError(redact(message))  # a token in an https URL stays out of CI logs

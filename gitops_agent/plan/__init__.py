@@ -40,6 +40,8 @@ class Plan:
     invalid: dict[str, str] = field(default_factory=dict)  # app -> why its file is invalid
     remove: list[str] = field(default_factory=list)
     refused: str | None = None  # the config commit may not be applied: why
+    waiting: list[str] = field(default_factory=list)  # removals held by a rollout gate
+    held: str | None = None  # why a rollout gate holds what is pending (plan/rollout.py)
 
     @property
     def pending(self) -> bool:

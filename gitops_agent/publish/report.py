@@ -33,8 +33,8 @@ def _app(record: dict[str, Any]) -> dict[str, Any]:
 
 def build(host: str, updated: str, config_commit: str | None,
           apps: dict[str, dict[str, Any]], error: str | None = None,
-          labels: dict[str, str] | None = None, last_pass: str | None = None
-          ) -> dict[str, Any]:
+          labels: dict[str, str] | None = None, last_pass: str | None = None,
+          wave: str | None = None) -> dict[str, Any]:
     """The report document: SPEC §5 field for field, apps in name order; `error` says
     why the last pass could not reach or use the config repo (apps keep their last
     results). `updated` is when the content last changed, `last_pass` the heartbeat."""
@@ -50,6 +50,7 @@ def build(host: str, updated: str, config_commit: str | None,
         "updated": updated,
         "last_pass": last_pass or updated,
         "labels": dict(sorted((labels or {}).items())),
+        **({"wave": wave} if wave else {}),
         "config_commit": config_commit,
         "summary": summary,
         "apps": {name: _app(apps[name]) for name in sorted(apps)},

@@ -86,21 +86,21 @@ def _age(stamp: Any, now: datetime) -> float:
 
 
 def publish(repo: Path, target: StatusConfig, auth: git.Auth, host: str,
-            document: dict[str, Any], now: Callable[[], datetime] = lambda: datetime.now(UTC)
-            ) -> str:
+            document: dict[str, Any], now: Callable[[], datetime] = lambda: datetime.now(UTC),
+            prompt: bool = False) -> str:
     """Publish `document` as hosts/<host>.yml and .md: PUSHED, REFRESHED or UNCHANGED.
 
     The cache repo is only a cache: when it turns out corrupt it is dropped and the push
     tried once more from scratch.
     """
     try:
-        return _publish(Branch(repo, target, auth), host, document, now())
+        return _publish(Branch(repo, target, auth), host, document, now(), prompt)
     except GitError:
         if not repo.exists() or _sound(repo):
             raise
     log.warning("%s is corrupt: dropped and built again", repo)
     shutil.rmtree(repo, ignore_errors=True)
-    return _publish(Branch(repo, target, auth), host, document, now())
+    return _publish(Branch(repo, target, auth), host, document, now(), prompt)
 
 
 def _sound(repo: Path) -> bool:
@@ -109,7 +109,10 @@ def _sound(repo: Path) -> bool:
     return status == 0
 
 
-def _publish(branch: Branch, host: str, document: dict[str, Any], now: datetime) -> str:
+def _publish(branch: Branch, host: str, document: dict[str, Any], now: datetime,
+             prompt: bool = False) -> str:
+    """`prompt`: a new config commit is news at once (a later rollout wave waits for it),
+    not only with the next content change or heartbeat."""
     repo = branch.repo
     if not (repo / "HEAD").exists():
         repo.mkdir(parents=True, exist_ok=True)
@@ -122,7 +125,8 @@ def _publish(branch: Branch, host: str, document: dict[str, Any], now: datetime)
         tip = None if fresh or attempt else branch.known()
         tip = tip or branch.fetch()
         old = report.parse(branch.read(tip, yml_path))
-        same = report.same_except_time(old, document)
+        same = report.same_except_time(old, document) and not (
+            prompt and old and old.get("config_commit") != document.get("config_commit"))
         if same and old is not None:
             if _age(old.get("last_pass"), now) < branch.target.heartbeat:
                 return UNCHANGED
@@ -162,11 +166,12 @@ def _summary_line(document: dict[str, Any]) -> str:
 
 
 def push_report(repo: Path, target: StatusConfig, auth: git.Auth, host: str,
-                document: dict[str, Any]) -> tuple[str | None, str | None]:
+                document: dict[str, Any], prompt: bool = False
+                ) -> tuple[str | None, str | None]:
     """publish() for a pass: (outcome, why not). Never raises: a report never changes
     the pass's result, and what failed is logged and kept for `status`."""
     try:
-        return publish(repo, target, auth, host, document), None
+        return publish(repo, target, auth, host, document, prompt=prompt), None
     except Exception as error:
         log.warning("status report not pushed (kept in state, pushed on a later pass): %s",
                     error, exc_info=log.isEnabledFor(logging.DEBUG))

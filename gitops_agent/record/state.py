@@ -83,6 +83,10 @@ class State:
     error: str | None = None  # why the last pass failed before any app (the config repo)
     push_error: str | None = None  # why the last report was not pushed (retried each pass)
     last_pass: str | None = None  # when the last pass ended, also one that failed early
+    wave: str | None = None  # this host's rollout wave (fleet.yml), for the report
+    # the config commit (and pending source commits) the earlier waves released this
+    # host for: the gate is not asked again for them (plan/rollout.py)
+    released: dict[str, Any] | None = None
 
 
 def load_state(path: Path, quarantine: bool = False) -> State:
@@ -120,12 +124,14 @@ def load_state(path: Path, quarantine: bool = False) -> State:
                         path, name, error)
     commit, updated = data.get("config_commit"), data.get("updated")
     failure, unpushed = data.get("error"), data.get("push_error")
-    last_pass = data.get("last_pass")
+    last_pass, wave, released = data.get("last_pass"), data.get("wave"), data.get("released")
     return State(apps=apps, config_commit=commit if isinstance(commit, str) else None,
                  updated=updated if isinstance(updated, str) else None,
                  error=failure if isinstance(failure, str) else None,
                  push_error=unpushed if isinstance(unpushed, str) else None,
-                 last_pass=last_pass if isinstance(last_pass, str) else None)
+                 last_pass=last_pass if isinstance(last_pass, str) else None,
+                 wave=wave if isinstance(wave, str) else None,
+                 released=released if isinstance(released, dict) else None)
 
 
 def save_state(path: Path, state: State) -> None:
@@ -137,6 +143,8 @@ def save_state(path: Path, state: State) -> None:
         "config_commit": state.config_commit,
         "error": state.error,
         "push_error": state.push_error,
+        "wave": state.wave,
+        "released": state.released,
         "apps": {name: asdict(record) for name, record in sorted(state.apps.items())},
     }
     write_atomically(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

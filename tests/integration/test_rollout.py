@@ -1,0 +1,194 @@
+"""Rollouts (SPEC §4b): three real agents on one config repo, coordinated only through
+their status branches — waves, a failing canary, a pause, windows, waves by labels."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import FAILING_PLAYBOOK, Remote, cli, report, state, write_config
+
+PLAYBOOK = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Write the version
+      ansible.builtin.copy:
+        dest: "{{ out_dir }}/{{ gitops_host }}.txt"
+        content: "{{ version }}\\n"
+        mode: "0644"
+"""
+HOSTS = {"web-01": {"ring": "canary"}, "web-02": {"ring": "main"}, "db-01": {"ring": "main"}}
+
+
+class Fleet:
+    """One config repo, three agents (each its own state dir and agent config)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.out = root / "out"
+        self.out.mkdir()
+        self.repo = Remote(root, "config")
+        self.repo.write("playbooks/site.yml", PLAYBOOK)
+        self.repo.write("group_vars/all.yml", f"out_dir: {self.out}\n")
+        self.configs = {
+            host: write_config(root / f"{host}.yml", self.repo.url, root / f"state-{host}",
+                               host=host, labels=labels)
+            for host, labels in HOSTS.items()}
+
+    def release(self, version: str, fleet: str | None = None,
+                playbook: str = "playbooks/site.yml") -> str:
+        self.repo.write("apps/site.yml", f"playbook: {playbook}\nvars: {{version: {version}}}\n")
+        if fleet is not None:
+            self.repo.write("fleet.yml", fleet)
+        return self.repo.commit(f"release {version}")
+
+    def run(self, host: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return cli(*args or ("run",), config=self.configs[host])
+
+    def app(self, host: str) -> dict[str, object]:
+        entry: dict[str, object] = report(self.repo, host)["apps"]["site"]
+        return entry
+
+    def version(self, host: str) -> str | None:
+        path = self.out / f"{host}.txt"
+        return path.read_text().strip() if path.exists() else None
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Fleet:
+    return Fleet(tmp_path)
+
+
+CANARY = """\
+waves:
+  - {name: canary, hosts: [web-01]}
+  - {name: rest, hosts: ["*"]}
+"""
+
+
+def test_canary_holds_the_rest_until_it_reports_the_commit(fleet: Fleet) -> None:
+    commit = fleet.release("1", CANARY)
+    held = fleet.run("web-02")
+    assert held.returncode == 0, held.stderr  # waiting is not a failure
+    assert "waiting" in held.stdout and fleet.version("web-02") is None
+    entry = fleet.app("web-02")
+    assert entry["state"] == "waiting"
+    assert "waiting for wave canary: web-01 has never reported" in str(entry["message"])
+    assert report(fleet.repo, "web-02")["wave"] == "rest"
+
+    first = fleet.run("web-01")
+    assert first.returncode == 0, first.stderr
+    assert fleet.version("web-01") == "1"
+    assert report(fleet.repo, "web-01")["wave"] == "canary"
+    assert report(fleet.repo, "web-01")["config_commit"] == commit
+
+    for host in ("web-02", "db-01"):
+        done = fleet.run(host)
+        assert done.returncode == 0, done.stderr
+        assert fleet.version(host) == "1"
+        assert fleet.app(host)["state"] == "applied"
+    assert state(fleet.root / "state-web-02")["released"]["commit"] == commit
+
+
+def test_failing_canary_holds_the_rest_and_the_fix_rolls_through(fleet: Fleet) -> None:
+    fleet.release("1", CANARY)
+    for host in HOSTS:
+        assert fleet.run(host).returncode == 0
+    fleet.repo.write("playbooks/broken.yml", FAILING_PLAYBOOK)
+    bad = fleet.release("2", playbook="playbooks/broken.yml")
+    assert fleet.run("web-01").returncode == 1
+    for host in ("web-02", "db-01"):
+        held = fleet.run(host)
+        assert held.returncode == 0, held.stderr
+        entry = fleet.app(host)
+        assert entry["state"] == "waiting"
+        assert f"wave canary failed: web-01 reports site failed at {bad[:12]}" in \
+            str(entry["message"])
+        assert fleet.version(host) == "1"
+    fleet.release("3")
+    assert fleet.run("web-02").returncode == 0
+    assert fleet.app("web-02")["state"] == "waiting"  # the canary has not reported 3 yet
+    assert fleet.run("web-01").returncode == 0
+    for host in ("web-02", "db-01"):
+        assert fleet.run(host).returncode == 0
+        assert fleet.version(host) == "3"
+
+
+def test_waves_by_labels(fleet: Fleet) -> None:
+    fleet.release("1", """\
+waves:
+  - {name: canary, labels: {ring: canary}}
+  - {name: main, labels: {ring: main}}
+""")
+    assert fleet.run("db-01").returncode == 0
+    assert "waiting for wave canary: no host of wave canary has reported yet" in \
+        str(fleet.app("db-01")["message"])
+    assert fleet.version("db-01") is None
+    assert fleet.run("web-01").returncode == 0 and fleet.version("web-01") == "1"
+    assert fleet.run("db-01").returncode == 0 and fleet.version("db-01") == "1"
+    assert report(fleet.repo, "db-01")["wave"] == "main"
+
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_pause_holds_every_host_until_it_passes(fleet: Fleet) -> None:
+    later = datetime.now(UTC) + timedelta(days=1)
+    fleet.release("1", f'pause: {{reason: "release freeze", until: "{stamp(later)}"}}\n')
+    for host in HOSTS:
+        assert fleet.run(host).returncode == 0
+        assert fleet.app(host)["state"] == "waiting"
+        assert f"paused by fleet.yml until {stamp(later)}: release freeze" in \
+            str(fleet.app(host)["message"])
+        assert fleet.version(host) is None
+    by_hand = fleet.run("web-02", "run-playbook", "site")
+    assert by_hand.returncode == 0, by_hand.stderr
+    assert "run-playbook overrides the rollout rules: paused by fleet.yml" in by_hand.stderr
+    assert fleet.version("web-02") == "1"
+    earlier = datetime.now(UTC) - timedelta(minutes=1)
+    fleet.release("2", f'pause: {{reason: "release freeze", until: "{stamp(earlier)}"}}\n')
+    for host in HOSTS:
+        assert fleet.run(host).returncode == 0
+        assert fleet.version(host) == "2"
+
+
+def window(start: datetime, hours: int) -> str:
+    end = start + timedelta(hours=hours)
+    return f"Mon-Sun {start:%H:%M}-{end:%H:%M} UTC"
+
+
+def test_windows_hold_outside_and_apply_inside(fleet: Fleet) -> None:
+    now = datetime.now(UTC)
+    closed = window(now + timedelta(hours=2), 2)
+    fleet.release("1", f'windows: ["{closed}"]\n')
+    assert fleet.run("web-01").returncode == 0
+    message = str(fleet.app("web-01")["message"])
+    assert f"outside the rollout windows ({closed}); the next opens at" in message
+    assert fleet.version("web-01") is None
+    fleet.release("1", f'windows: ["{closed}", "{window(now - timedelta(hours=1), 3)}"]\n')
+    assert fleet.run("web-01").returncode == 0
+    assert fleet.version("web-01") == "1"
+
+
+def test_waiting_host_does_one_small_fetch_per_pass(fleet: Fleet) -> None:
+    fleet.release("1", CANARY)
+    fleet.run("web-02")
+    again = fleet.run("web-02", "--debug", "run")
+    fetches = [line for line in again.stderr.splitlines() if " fetch " in line]
+    assert len([line for line in fetches if "gitops-status/web-01*" in line]) == 1, fetches
+    assert not [line for line in fetches if "gitops-status/*" in line], fetches
+
+
+def test_invalid_fleet_file_applies_nothing(fleet: Fleet) -> None:
+    fleet.release("1", "waves: [{name: canary, hosts: [web-01]}, {name: canary}]\n")
+    done = fleet.run("web-01")
+    assert done.returncode == 2
+    assert "fleet.yml" in done.stderr and "named twice" in done.stderr
+    assert fleet.version("web-01") is None
+    assert fleet.app("web-01")["state"] == "waiting"
+    assert "Traceback" not in done.stderr
