@@ -12,19 +12,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from gitops_agent import clock, git, lock
 from gitops_agent.clock import now_iso
-from gitops_agent.config import APP_NAME, SCHEMA_CACHE, AgentConfig
+from gitops_agent.config import SCHEMA_CACHE, AgentConfig
 from gitops_agent.config import schema as schemas
 from gitops_agent.errors import EXIT_BAD_CONFIG, EXIT_FAILED, EXIT_OK, ConfigError, FatalError
 from gitops_agent.execute import housekeeping, reaper, removal, scheduler
 from gitops_agent.execute.apply import Context, Target, spec_of
-from gitops_agent.execute.job import carry_out
+from gitops_agent.execute.job import carry_out, unrun
 from gitops_agent.layout import Layout
 from gitops_agent.observe import Observation, observe, waves
 from gitops_agent.plan import Backoff, Plan, make_plan, needs_tree, rollout
@@ -90,7 +89,9 @@ def preview(config: AgentConfig, only: tuple[str, ...], scratch: Path) -> tuple[
     auth.check()
     observation = observe(config, layout, state, auth, only, scratch=scratch)
     suspended = suspensions.load_failing_closed(layout.suspensions_file)
-    return observation, plan_of(observation, state, suspended, Options(only=only), config), state
+    decided = plan_of(observation, state, suspended, Options(only=only), config)
+    gate = gated(config, scratch / "waves.git", auth, state, observation, decided, False)
+    return observation, gate.plan, state
 
 
 class Pass:
@@ -242,21 +243,6 @@ class Pass:
         announce(self.config, self.layout, state, document, time.monotonic() - self.started,
                  outcome is not None if self.config.status.enabled else None)
         return None if outcome is None else outcome != status.UNCHANGED
-
-
-def unrun(plan: Plan, records: dict[str, AppRecord], check: bool
-          ) -> Iterator[tuple[str, AppRecord]]:
-    """The records of apps no job runs for: invalid app files (failed), and removals a
-    rollout gate holds (waiting: removed once it opens)."""
-    for name, problem in plan.invalid.items():
-        log.error("%s", problem)
-        if APP_NAME.match(name):  # else reported in the log only: no state, no paths
-            yield name, replace(records.get(name) or AppRecord(state="failed"),
-                                state="failed", config_commit=plan.commit, failed_tasks=[],
-                                message=f"invalid app file: {problem}")
-    for name in plan.waiting if not check else ():
-        yield name, replace(records[name], state="waiting",
-                            message=f"to be removed; {plan.held}")
 
 
 def gated(config: AgentConfig, repo: Path, auth: git.Auth, state: State,

@@ -29,6 +29,8 @@ def _table(plan: Plan) -> list[dict[str, Any]]:
              for name, problem in sorted(plan.invalid.items())]
     rows += [{"app": name, "decision": "remove", "reasons": ["no longer selects this host"]}
              for name in plan.remove]
+    rows += [{"app": name, "decision": "wait", "reasons": [str(plan.held), "to be removed"]}
+             for name in plan.waiting]
     return rows
 
 
@@ -71,7 +73,8 @@ def plan(config: AgentConfig, apps: tuple[str, ...], check: bool, as_json: bool)
                     row.pop("quiet")
     if as_json:
         click.echo(json.dumps({"host": config.host, "config_commit": decided.commit,
-                               "refused": decided.refused, "apps": rows}, indent=2))
+                               "refused": decided.refused, "held": decided.held,
+                               "apps": rows}, indent=2))
     else:
         _print(decided, rows)
     failed_checks = any(not row.get("check", {}).get("ok", True) for row in rows)
@@ -82,7 +85,8 @@ def plan(config: AgentConfig, apps: tuple[str, ...], check: bool, as_json: bool)
 
 def _print(decided: Plan, rows: list[dict[str, Any]]) -> None:
     click.echo(f"config {decided.commit[:12]}"
-               + (f": refused: {decided.refused}" if decided.refused else ""))
+               + (f": refused: {decided.refused}" if decided.refused else "")
+               + (f": held: {decided.held}" if decided.held else ""))
     if not rows:
         click.echo("no apps select this host")
     for row in rows:

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from gitops_agent.config import App, app_files, dependency_problems, load_app, selects
+from gitops_agent.config.fleet import load_rules
 from gitops_agent.errors import EXIT_BAD_CONFIG, EXIT_OK, ConfigError
 from gitops_agent.execute import ansible_env, proc
 
@@ -32,12 +33,15 @@ def selection(apps: dict[str, App], hosts: tuple[str, ...],
                    if selects(list(app.hosts), app.labels, host, labels)] for host in hosts}
 
 
-def show_selection(apps: dict[str, App], hosts: tuple[str, ...],
-                   labels: dict[str, str]) -> None:
+def show_selection(apps: dict[str, App], hosts: tuple[str, ...], labels: dict[str, str],
+                   waves: dict[str, str | None] | None = None) -> None:
     shown = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
     for host, chosen in selection(apps, hosts, labels).items():
+        wave = (waves or {}).get(host, "")
         click.echo(f"{host}{f' ({shown})' if shown else ''}: "
-                   f"{', '.join(chosen) if chosen else 'no apps'}")
+                   f"{', '.join(chosen) if chosen else 'no apps'}"
+                   + (f" · wave {wave}" if wave else " · in no wave (after all of them)"
+                      if waves else ""))
 
 
 def validate(directory: Path, hosts: tuple[str, ...] = (),
@@ -50,18 +54,28 @@ def validate(directory: Path, hosts: tuple[str, ...] = (),
         click.echo(message, err=True)
         return EXIT_BAD_CONFIG
     problems, apps, files, checked = _check(root)
+    rules = None
+    try:
+        rules = load_rules(root)
+    except ConfigError as error:
+        problems += error.problems or [str(error)]
+    waves = {host: rules.wave_name(host, labels or {}) for host in hosts} if rules else {}
     if as_json:
         click.echo(json.dumps({"valid": not problems, "problems": problems,
                                "apps": sorted(apps), "playbooks_checked": len(checked),
-                               "hosts": selection(apps, hosts, labels or {})}, indent=2))
+                               "hosts": selection(apps, hosts, labels or {}),
+                               "waves": waves}, indent=2))
         return EXIT_BAD_CONFIG if problems else EXIT_OK
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
-        click.echo(f"{len(problems)} problem(s) in {len(files)} app file(s)", err=True)
+        click.echo(f"{len(problems)} problem(s) in {len(files)} app file(s) and fleet.yml"
+                   if (root / "fleet.yml").exists() else
+                   f"{len(problems)} problem(s) in {len(files)} app file(s)", err=True)
         return EXIT_BAD_CONFIG
-    click.echo(f"{directory}: {len(apps)} app(s) valid, {len(checked)} playbook(s) checked")
-    show_selection(apps, hosts, labels or {})
+    click.echo(f"{directory}: {len(apps)} app(s) valid, {len(checked)} playbook(s) checked"
+               + (f", fleet.yml valid ({len(rules.waves)} wave(s))" if rules else ""))
+    show_selection(apps, hosts, labels or {}, waves)
     return EXIT_OK
 
 

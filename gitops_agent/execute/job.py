@@ -7,11 +7,14 @@ for the app's own failure (that is a `failed` record).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 from gitops_agent import clock
+from gitops_agent.config import APP_NAME
 from gitops_agent.execute.apply import Context, Target, apply, check_drift, spec_of
+from gitops_agent.plan import Plan
 from gitops_agent.plan.backoff import Backoff, note
 from gitops_agent.plan.decide import (
     APPLY,
@@ -139,3 +142,18 @@ def carry_out(context: Context, target: Target, decision: Decision,
     runner = context.config.runner
     return counted(target.app.name, record, previous, decision.retry,
                    Backoff(runner.backoff, runner.backoff_max))
+
+
+def unrun(plan: Plan, records: dict[str, AppRecord], check: bool
+          ) -> Iterator[tuple[str, AppRecord]]:
+    """The records of apps no job runs for: invalid app files (failed), and removals a
+    rollout gate holds (waiting: removed once it opens)."""
+    for name, problem in plan.invalid.items():
+        log.error("%s", problem)
+        if APP_NAME.match(name):  # else reported in the log only: no state, no paths
+            yield name, replace(records.get(name) or AppRecord(state="failed"),
+                                state="failed", config_commit=plan.commit, failed_tasks=[],
+                                message=f"invalid app file: {problem}")
+    for name in plan.waiting if not check else ():
+        yield name, replace(records[name], state="waiting",
+                            message=f"to be removed; {plan.held}")

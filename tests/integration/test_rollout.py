@@ -192,3 +192,46 @@ def test_invalid_fleet_file_applies_nothing(fleet: Fleet) -> None:
     assert fleet.version("web-01") is None
     assert fleet.app("web-01")["state"] == "waiting"
     assert "Traceback" not in done.stderr
+
+
+def test_validate_checks_fleet_file_every_problem_with_line(fleet: Fleet) -> None:
+    fleet.release("1", """\
+waves:
+  - {name: canary, hosts: ["*"]}
+  - {name: canary, labels: {ring: main}}
+windows: ["Mon-Fri 8-17 UTC", "Sat 09:00-12:00 Mars/Base"]
+pause: {reason: freeze, until: "2026-12-24T00:00:00"}
+""")
+    done = cli("validate", str(fleet.repo.work))
+    assert done.returncode == 2
+    path = fleet.repo.work / "fleet.yml"
+    for expected in (f"{path}:3: waves[1].name: wave 'canary' is named twice",
+                     f"{path}:3: waves[1]: wave 'canary' can never select a host",
+                     f"{path}:4: windows[0]: 'Mon-Fri 8-17 UTC' is not a window",
+                     f"{path}:4: windows[1]: 'Mars/Base' is not a time zone",
+                     f"{path}:5: pause.until: '2026-12-24T00:00:00' is not a time with a zone"):
+        assert expected in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_validate_shows_each_example_hosts_wave(fleet: Fleet) -> None:
+    fleet.release("1", CANARY)
+    done = cli("validate", str(fleet.repo.work), "--host", "web-01", "--host", "db-01")
+    assert done.returncode == 0, done.stderr
+    assert "fleet.yml valid (2 wave(s))" in done.stdout
+    assert "web-01: site · wave canary" in done.stdout
+    assert "db-01: site · wave rest" in done.stdout
+
+
+def test_plan_shows_the_hold_and_moves_nothing(fleet: Fleet) -> None:
+    fleet.release("1", CANARY)
+    done = fleet.run("web-02", "plan", "--json")
+    assert done.returncode == 0, done.stderr  # nothing would be applied
+    import json
+
+    planned = json.loads(done.stdout)
+    assert "web-01 has never reported" in planned["held"]
+    assert planned["apps"][0]["decision"] == "wait"
+    assert not (fleet.root / "state-web-02" / "repos" / "waves.git").exists()
+    text = fleet.run("web-02", "plan")
+    assert "held: waiting for wave canary" in text.stdout
