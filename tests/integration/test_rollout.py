@@ -235,3 +235,39 @@ def test_plan_shows_the_hold_and_moves_nothing(fleet: Fleet) -> None:
     assert not (fleet.root / "state-web-02" / "repos" / "waves.git").exists()
     text = fleet.run("web-02", "plan")
     assert "held: waiting for wave canary" in text.stdout
+
+
+def test_corrupt_waves_cache_is_rebuilt(fleet: Fleet) -> None:
+    fleet.release("1", CANARY)
+    assert fleet.run("web-02").returncode == 0  # waiting: the cache now exists
+    cache = fleet.root / "state-web-02" / "repos" / "waves.git"
+    for path in (cache / "objects").rglob("*"):
+        if path.is_file():
+            path.chmod(0o644)
+            path.write_bytes(b"garbage")
+    (cache / "index.lock").write_text("")  # as a killed git leaves it
+    assert fleet.run("web-01").returncode == 0
+    done = fleet.run("web-02")
+    assert done.returncode == 0, done.stderr
+    assert fleet.version("web-02") == "1", done.stderr
+
+
+def test_hostile_canary_report_is_not_taken_as_done(fleet: Fleet) -> None:
+    fleet.release("1", CANARY)
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 9) + "]\n"
+        for i in range(8))
+    work = fleet.repo.work
+    git_cmd = ["git", "-c", "user.name=x", "-c", "user.email=x@x", "-C", str(work)]
+    subprocess.run([*git_cmd, "checkout", "-q", "--orphan", "forged"], check=True)
+    subprocess.run([*git_cmd, "rm", "-q", "-rf", "."], check=True)
+    (work / "hosts").mkdir()
+    (work / "hosts" / "web-01.yml").write_text(bomb)
+    subprocess.run([*git_cmd, "add", "-A"], check=True)
+    subprocess.run([*git_cmd, "commit", "-q", "-m", "forged"], check=True)
+    subprocess.run([*git_cmd, "push", "-q", "origin", "HEAD:refs/heads/gitops-status/web-01"],
+                   check=True)
+    done = fleet.run("web-02")
+    assert done.returncode == 0, done.stderr
+    assert "web-01 has never reported" in str(fleet.app("web-02")["message"])
+    assert fleet.version("web-02") is None
