@@ -271,3 +271,19 @@ def test_hostile_canary_report_is_not_taken_as_done(fleet: Fleet) -> None:
     assert done.returncode == 0, done.stderr
     assert "web-01 has never reported" in str(fleet.app("web-02")["message"])
     assert fleet.version("web-02") is None
+
+
+def test_canary_reports_a_commit_that_changes_none_of_its_apps_at_once(fleet: Fleet) -> None:
+    fleet.release("1", CANARY)
+    for host in (*HOSTS, "web-02"):  # twice: its apps go from applied to unchanged
+        assert fleet.run(host).returncode == 0
+    before = fleet.repo.log("gitops-status/web-02")
+    fleet.repo.write("apps/db.yml", "hosts: [db-01]\nplaybook: playbooks/site.yml\n"
+                                    "vars: {version: db}\n")
+    commit = fleet.repo.commit("an app only db-01 has")
+    assert fleet.run("web-01").returncode == 0
+    assert report(fleet.repo, "web-01")["config_commit"] == commit  # not at the heartbeat
+    assert fleet.run("web-02").returncode == 0
+    assert fleet.repo.log("gitops-status/web-02") == before  # the last wave waits for no one
+    assert fleet.run("db-01").returncode == 0
+    assert report(fleet.repo, "db-01")["apps"]["db"]["state"] == "applied"
