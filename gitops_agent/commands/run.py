@@ -25,9 +25,12 @@ def cancel_on_signals(cancel: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+QUIET = ("unchanged", "waiting", "suspended", "blocked")  # no run of theirs in this pass
+
+
 def print_result(result: PassResult) -> None:
     for name, record in sorted(result.records.items()):
-        run = f" (run {record.run_id[:12]})" if record.run_id and record.state != "unchanged" \
+        run = f" (run {record.run_id[:12]})" if record.run_id and record.state not in QUIET \
             else ""
         click.echo(f"{name:<24} {record.state:<11} {record.message}{run}")
     if not result.records:

@@ -108,8 +108,8 @@ def decide(previous: AppRecord | None, facts: Facts, commit: str,
         return Decision(FAIL, (facts.source_error,))
     if forced:
         return Decision(APPLY, (forced,))
-    if previous is None:
-        return Decision(APPLY, ("first apply",))
+    if previous is None or (previous.run_id is None and previous.state == "waiting"):
+        return Decision(APPLY, ("first apply",))  # (a rollout gate held the first one)
     if rolled_back(previous):
         found = _changes(previous.failed_inputs, facts, tree, edited)
         if found is None:  # what the failed attempt read is unknown: its commits decide

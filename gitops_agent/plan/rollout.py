@@ -66,9 +66,7 @@ def local(rules: Rules, host: str, labels: Mapping[str, str], now: datetime,
     return Gate(hold, wave, hold is None and bool(rules.waves) and index != 0, leads=leads)
 
 
-def _age(seen: datetime | None, now: datetime) -> str:
-    if seen is None:
-        return "never"
+def _age(seen: datetime, now: datetime) -> str:
     minutes = int((now - seen).total_seconds() // 60)
     return f"{minutes // 60} h {minutes % 60} min ago" if minutes >= 60 else \
         f"{max(minutes, 0)} min ago"
@@ -128,12 +126,10 @@ def waves(rules: Rules, host: str, labels: Mapping[str, str], commit: str,
         if verdict.startswith("failed: "):
             return f"wave {name} failed: {verdict.removeprefix('failed: ')}; every later " \
                    "wave is held"
-        silent = peer.seen is None or (now - peer.seen).total_seconds() > stale_after
         skip = rules.skip_stale_after
-        if silent and skip is not None and (
-                peer.seen is None or (now - peer.seen).total_seconds() > skip):
-            continue  # fleet.yml: stale hosts are not waited for
-        if silent:
+        if skip is not None and (peer.seen is None or (now - peer.seen).total_seconds() > skip):
+            continue  # fleet.yml: hosts silent that long are not waited for
+        if peer.seen is not None and (now - peer.seen).total_seconds() > stale_after:
             verdict += (f"; it is stale (last pass {_age(peer.seen, now)}) and holds the "
                         "later waves until it reports (fleet.yml skip_stale_after)")
         behind.append((index, verdict))

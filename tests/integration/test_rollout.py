@@ -4,6 +4,7 @@ their status branches — waves, a failing canary, a pause, windows, waves by la
 from __future__ import annotations
 
 import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -287,3 +288,16 @@ def test_canary_reports_a_commit_that_changes_none_of_its_apps_at_once(fleet: Fl
     assert fleet.repo.log("gitops-status/web-02") == before  # the last wave waits for no one
     assert fleet.run("db-01").returncode == 0
     assert report(fleet.repo, "db-01")["apps"]["db"]["state"] == "applied"
+
+
+def test_worked_example_of_the_docs_runs_as_written() -> None:
+    """examples/rollout/walkthrough.py makes docs/rollouts.md's outputs: keep it working."""
+    script = Path(__file__).resolve().parents[2] / "examples" / "rollout" / "walkthrough.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    steps = done.stdout.split("\n## ")
+    assert len(steps) == 3
+    assert "waiting for wave canary: web-01 has never reported" in steps[0]
+    assert "wave canary failed: web-01 reports site failed" in steps[1]
+    assert steps[2].count(" applied ") >= 3 and "waiting" not in steps[2]
