@@ -172,7 +172,8 @@ def status_command(config: AgentConfig, as_json: bool) -> int:
 @command()
 def fleet_command(config: AgentConfig, as_json: bool, publish: bool,
                   stale_after: int | None) -> int:
-    """Every host's report, read from the status branches: failed and stale hosts.
+    """Every host's report, read from the status branches: failed and stale hosts, and
+    how far the newest config commit has come, wave by wave (fleet.yml).
 
     Exit 0 all ok, 1 a host has a failed app (or the status repo cannot be read),
     4 a host is stale."""

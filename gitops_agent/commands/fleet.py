@@ -6,14 +6,16 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
 from gitops_agent import git, lock
 from gitops_agent.config import AgentConfig
+from gitops_agent.errors import FatalError
 from gitops_agent.execute import housekeeping
 from gitops_agent.layout import Layout
-from gitops_agent.observe import host_reports
+from gitops_agent.observe import fleet_rules, host_reports
 from gitops_agent.publish import fleet as overview
 from gitops_agent.publish import fleet_branch, fleet_render
 
@@ -21,6 +23,18 @@ from gitops_agent.publish import fleet_branch, fleet_render
 def stale_window(config: AgentConfig) -> int:
     """Default --stale-after: two heartbeats and a pass (SPEC §6)."""
     return 2 * config.status.heartbeat + config.interval
+
+
+def config_head(repo: Path, config: AgentConfig, auth: git.Auth) -> overview.Head | None:
+    """The config branch's head and its fleet.yml, for the waves' progress; None, and one
+    warning line, when either cannot be read: the hosts' reports still count as ever."""
+    try:
+        commit, rules = fleet_rules.read(repo, config.config_repo, auth)
+    except FatalError as error:
+        first = (str(error).splitlines() or [type(error).__name__])[0]
+        click.echo(f"warning: no rollout progress: {first}", err=True)
+        return None
+    return overview.Head(commit, rules)
 
 
 def fleet(config: AgentConfig, as_json: bool, publish: bool, stale_after: int | None,
@@ -32,6 +46,7 @@ def fleet(config: AgentConfig, as_json: bool, publish: bool, stale_after: int | 
     branches = host_reports.Branches.of(config.status)
     with lock.hold(layout.fleet_lock):
         host_reports.fetch(layout.fleet_repo, config.status.url, auth, branches)
+        head = config_head(layout.fleet_repo, config, auth)
         views: list[overview.HostView] = []
         unreadable: list[overview.Unreadable] = []
         for found in host_reports.read(layout.fleet_repo, branches):
@@ -46,7 +61,7 @@ def fleet(config: AgentConfig, as_json: bool, publish: bool, stale_after: int | 
         moment = now()
         document = overview.overview(views, unreadable, moment,
                                      stale_after if stale_after is not None
-                                     else stale_window(config))
+                                     else stale_window(config), head)
         if as_json:
             click.echo(json.dumps(document, indent=2))
         else:

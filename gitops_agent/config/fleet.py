@@ -19,7 +19,7 @@ from gitops_agent.config.apps import repo_file_problem, selects
 from gitops_agent.config.common import load_document, raise_if, stringify
 from gitops_agent.config.schema import dotted, schema_problems
 from gitops_agent.config.windows import Window, WindowError
-from gitops_agent.config.yamlfile import YamlDocument
+from gitops_agent.config.yamlfile import YamlDocument, YamlSyntaxError, parse_yaml
 from gitops_agent.errors import ConfigError
 
 FILE = "fleet.yml"
@@ -147,7 +147,22 @@ def load_rules(root: Path) -> Rules | None:
         return None
     if problem := repo_file_problem(root, FILE):
         raise ConfigError(f"{path}: {problem}")
-    document = load_document(path)
+    return _rules(load_document(path))
+
+
+def rules_from_text(text: str, name: str = FILE) -> Rules:
+    """The rules in `text`, fleet.yml as read from git objects (`gitops-agent fleet`);
+    `name` names it in the problems. ConfigError lists every problem."""
+    try:
+        document = parse_yaml(text, Path(name))
+    except YamlSyntaxError as error:
+        raise ConfigError(str(error)) from None
+    if document.data is None:
+        document.data = {}
+    return _rules(document)
+
+
+def _rules(document: YamlDocument) -> Rules:
     raise_if(_problems(document))
     data = document.data
     pause = data.get("pause")

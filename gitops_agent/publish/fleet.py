@@ -4,6 +4,11 @@ Reports are written by other hosts (anyone with push access to the status repo):
 field is taken only when it has the type it should have, text is cut short, and a
 report that cannot be read is named, never guessed at. Which report of a host counts,
 when it has two (a per-host branch and the shared one): the one with the newest pass.
+
+A host's wave is the one fleet.yml at the config branch's head gives its name and
+labels, never the one its report claims (that report may predate the rules in force).
+The `rollout` block says how far that head commit has come, wave by wave (`rollout`
+below says what each field means, and when there is no block).
 """
 
 from __future__ import annotations
@@ -17,14 +22,18 @@ from typing import Any
 import yaml
 
 from gitops_agent.clock import iso, parse_iso
+from gitops_agent.config.fleet import GLOB, Rules
+from gitops_agent.config.windows import inside, next_open
 from gitops_agent.config.yamlfile import load_bounded
 from gitops_agent.errors import EXIT_FAILED, EXIT_OK, EXIT_STALE
 from gitops_agent.plan.decide import FAILED_STATES
+from gitops_agent.plan.rollout import BROKEN, HEALTHY
 from gitops_agent.publish.report import STATES
 
 HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")  # as host.name in the config
 TEXT_LIMIT = 300  # characters of a message or task name kept
 MAX_LABELS = 50
+NO_WAVE = "(no wave)"  # the progress entry of hosts no wave selects (they wait for all)
 
 
 @dataclass
@@ -37,7 +46,6 @@ class HostView:
     updated: str | None = None
     config_commit: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
-    wave: str | None = None
     summary: dict[str, int] = field(default_factory=dict)
     failed: list[dict[str, str | None]] = field(default_factory=list)
     error: str | None = None  # the host's last pass failed before any app
@@ -87,8 +95,7 @@ def host_view(host: str, branch: str, report: str) -> HostView | Unreadable:
         return Unreadable(host, branch, "not a report (apps is not a mapping)")
     counts: dict[str, int] = {}
     view = HostView(host, branch, text(data.get("last_pass"), 64), text(data.get("updated"), 64),
-                    text(data.get("config_commit"), 64), wave=text(data.get("wave"), 64),
-                    error=text(data.get("error")))
+                    text(data.get("config_commit"), 64), error=text(data.get("error")))
     for name, app in sorted(apps.items(), key=lambda item: str(item[0])):
         state = app.get("state") if isinstance(app, dict) else None
         state = state if isinstance(state, str) and state in STATES else "unknown"
@@ -122,16 +129,28 @@ def newest(views: Iterable[HostView]) -> dict[str, HostView]:
     return kept
 
 
+@dataclass(frozen=True)
+class Head:
+    """The config branch's newest commit and its fleet.yml (None: it has none)."""
+
+    commit: str
+    rules: Rules | None
+
+
 def overview(views: Iterable[HostView], unreadable: Iterable[Unreadable], now: datetime,
-             stale_after: float) -> dict[str, Any]:
-    """The fleet document (`fleet --json`, fleet.yml): hosts in name order."""
+             stale_after: float, head: Head | None = None) -> dict[str, Any]:
+    """The fleet document (`fleet --json`, fleet.yml): hosts in name order. `head` None:
+    the config branch could not be read, so no host has a wave and there is no rollout."""
     kept = newest(views)
+    rules = head.rules if head else None
     hosts: dict[str, dict[str, Any]] = {}
     for name in sorted(kept):
         view = kept[name]
         hosts[name] = {"branch": view.branch, "last_pass": view.last_pass,
                        "updated": view.updated, "config_commit": view.config_commit,
-                       "labels": view.labels, "wave": view.wave, "summary": view.summary,
+                       "labels": view.labels,
+                       "wave": rules.wave_name(name, view.labels) if rules else None,
+                       "summary": view.summary,
                        "stale": is_stale(view.seen, now, stale_after), "failed": view.failed,
                        **({"error": view.error} if view.error else {})}
     problems = sorted(unreadable, key=lambda item: (item.branch, item.host))
@@ -150,28 +169,68 @@ def overview(views: Iterable[HostView], unreadable: Iterable[Unreadable], now: d
         "unreadable": [{"host": item.host, "branch": item.branch, "problem": item.problem}
                        for item in problems],
     }
-    waves = _waves(hosts)
-    if waves:
-        document["waves"] = waves
+    if head and rules and (rules.waves or rules.pause or rules.windows):
+        document["rollout"] = rollout(head.commit, rules, kept, set(stale), now)
     document["hosts"] = hosts
     return document
 
 
-def _waves(hosts: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each rollout wave's progress: its hosts, how many failed or are stale, and how
-    many stand at each config commit."""
-    waves: dict[str, dict[str, Any]] = {}
-    for host in hosts.values():
-        if host["wave"] is None:
-            continue
-        wave = waves.setdefault(host["wave"], {"hosts": 0, "failed": 0, "stale": 0,
-                                               "config_commits": {}})
-        wave["hosts"] += 1
-        wave["failed"] += bool(host["failed"] or host.get("error"))
-        wave["stale"] += host["stale"]
-        commit = host["config_commit"] or "none"
-        wave["config_commits"][commit] = wave["config_commits"].get(commit, 0) + 1
-    return dict(sorted(waves.items()))
+def standing(view: HostView, commit: str) -> str:
+    """A host's part in rolling out `commit`, as a later wave's gate sees it: 'failed'
+    (an app failed, rolled back or blocked, at any commit), 'done' (it reports `commit`
+    with every app healthy) or 'waiting' (behind, or an app not yet applied)."""
+    states = [state for state in view.summary if state != "apps"]
+    if any(state in BROKEN for state in states):
+        return "failed"
+    done = view.config_commit == commit and all(state in HEALTHY for state in states)
+    return "done" if done else "waiting"
+
+
+def rollout(commit: str, rules: Rules, views: dict[str, HostView], stale: set[str],
+            now: datetime) -> dict[str, Any]:
+    """How far `commit` has come (SPEC §4b). The overview has this block only when
+    fleet.yml has waves, a pause or windows; without fleet.yml, or with one that sets
+    none of these, it has none. `paused`: the active pause's reason (None without one);
+    `in_window`: whether a window is open now (true without windows); `next_window`:
+    when one opens next, while none is open. `waves` (when fleet.yml has any), in
+    fleet.yml's order, then "(no wave)" when some host is in none: its hosts, how many
+    are done, waiting or failed (`standing`), how many stale, and `open`: every earlier
+    wave has a host and all of them are done — a stale host past fleet.yml's
+    skip_stale_after excepted, as the gate skips it. A host a wave names (no glob, no
+    labels) that has never reported counts there as waiting and stale, as the gate
+    waits for it too."""
+    pause = rules.pause if rules.pause and rules.pause.active(now) else None
+    opened = not rules.windows or inside(rules.windows, now)
+    coming = None if opened else next_open(rules.windows, now)
+    block: dict[str, Any] = {
+        "commit": commit, "paused": pause.reason if pause else None,
+        "paused_until": iso(pause.until) if pause and pause.until else None,
+        "in_window": opened, "next_window": iso(coming) if coming else None,
+        "windows": [window.text for window in rules.windows]}
+    if not rules.waves:
+        return block
+    members: list[list[tuple[str, bool, bool]]] = [[] for _ in range(len(rules.waves) + 1)]
+    skip = rules.skip_stale_after
+    for name, view in views.items():
+        index, seen = rules.wave_of(name, view.labels), view.seen
+        skipped = name in stale and skip is not None and (
+            seen is None or (now - seen).total_seconds() > skip)
+        members[len(rules.waves) if index is None else index].append(
+            (standing(view, commit), name in stale, skipped))
+    for index, wave in enumerate(rules.waves):
+        members[index] += [("waiting", True, skip is not None) for name in sorted(
+            set(wave.hosts)) if not GLOB & set(name) and not wave.labels
+            and name not in views and rules.wave_of(name, {}) == index]
+    names = [wave.name for wave in rules.waves] + ([NO_WAVE] if members[-1] else [])
+    block["waves"], ahead_done = [], True
+    for name, hosts in zip(names, members, strict=False):
+        counts = {kind: sum(part == kind for part, _, _ in hosts)
+                  for kind in ("done", "waiting", "failed")}
+        block["waves"].append({"name": name, "hosts": len(hosts), **counts,
+                               "stale": sum(old for _, old, _ in hosts), "open": ahead_done})
+        ahead_done = ahead_done and bool(hosts) and all(
+            part == "done" or (part == "waiting" and skipped) for part, _, skipped in hosts)
+    return block
 
 
 def exit_code(document: dict[str, Any]) -> int:

@@ -49,6 +49,66 @@ def _plain(value: Any) -> str:
     return CONTROL.sub("", " ".join(str("-" if value is None else value).splitlines()))
 
 
+def wave_state(wave: dict[str, Any]) -> str:
+    """One word for a wave of the rollout: empty (no host: it holds the later waves), done,
+    held (an earlier wave is not done), failed, or open (under way)."""
+    if not wave["hosts"]:
+        return "empty"
+    if wave["done"] == wave["hosts"]:
+        return "done"
+    if not wave["open"]:
+        return "held"
+    return "failed" if wave["failed"] else "open"
+
+
+def holds(rollout: dict[str, Any]) -> str | None:
+    """What holds every host whatever its wave: the pause, or the windows."""
+    if rollout["paused"]:
+        until = f" until {rollout['paused_until']}" if rollout["paused_until"] else ""
+        return f"paused{until}: {rollout['paused']}"
+    if not rollout["in_window"]:
+        coming = rollout["next_window"]
+        return "outside the rollout windows" + (f"; the next opens at {coming}"
+                                                if coming else "")
+    return None
+
+
+COLUMNS = ("hosts", "done", "waiting", "failed", "stale")
+
+
+def rollout_text(rollout: dict[str, Any] | None) -> list[str]:
+    """`rollout of <commit>[: what holds it]`, then a row per wave."""
+    if not rollout:
+        return []
+    held = holds(rollout)
+    lines = [f"rollout of {_plain(rollout['commit'])[:12]}"
+             + (f": {_plain(held)[:160]}" if held else "")]
+    waves = rollout.get("waves") or []
+    if waves:
+        width = min(max([len(wave["name"]) for wave in waves] + [4]), 24)
+        lines.append(f"  {'WAVE':<{width}}  " + "  ".join(f"{name.upper():>7}"
+                                                          for name in COLUMNS) + "  STATE")
+        lines += [f"  {_plain(wave['name'])[:width]:<{width}}  "
+                  + "  ".join(f"{wave[name]:>7}" for name in COLUMNS)
+                  + f"  {wave_state(wave)}" for wave in waves]
+    return lines
+
+
+def rollout_markdown(rollout: dict[str, Any] | None) -> list[str]:
+    if not rollout:
+        return []
+    held = holds(rollout)
+    lines = ["", "## Rollout", "", f"Config commit {code(rollout['commit'])}"
+             + (f" · {cell(held)}" if held else "")]
+    if rollout.get("waves"):
+        lines += ["", "| wave | hosts | done | waiting | failed | stale | state |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {cell(wave['name'])} | "
+                  + " | ".join(str(wave[name]) for name in COLUMNS)
+                  + f" | {wave_state(wave)} |" for wave in rollout["waves"]]
+    return lines
+
+
 def to_text(document: dict[str, Any], now: datetime) -> list[str]:
     hosts = document["hosts"]
     width = max([len(name) for name in hosts] + [4])
@@ -70,11 +130,7 @@ def to_text(document: dict[str, Any], now: datetime) -> list[str]:
     if document["stale"]:
         lines.append(f"stale (no pass within {document['stale_after']}s): " + ", ".join(
             f"{name} (last pass {age(_last(hosts[name]), now)})" for name in document["stale"]))
-    for wave, progress in document.get("waves", {}).items():
-        commits = ", ".join(f"{count} at {_plain(commit)[:12]}"
-                            for commit, count in progress["config_commits"].items())
-        lines.append(f"wave {_plain(wave)}: {progress['hosts']} host(s), {commits}; "
-                     f"{progress['failed']} failed, {progress['stale']} stale")
+    lines += rollout_text(document.get("rollout"))
     lines += [f"unreadable: {_plain(item['branch'])}: {_plain(item['host'])}: "
               f"{_plain(item['problem'])}" for item in document["unreadable"]]
     return lines
@@ -99,14 +155,7 @@ def to_markdown(document: dict[str, Any]) -> str:
                      f"{cell(_last(host))} | "
                      f"{code(host['config_commit'])} | {cell(apps_cell(host['summary']))} | "
                      f"{failed} | {'**stale**' if host['stale'] else ''} |")
-    if document.get("waves"):
-        lines += ["", "## Waves", "", "| wave | hosts | failed | stale | config commits |",
-                  "|---|---|---|---|---|"]
-        for wave, progress in document["waves"].items():
-            commits = ", ".join(f"{code(commit)}: {count}"
-                                for commit, count in progress["config_commits"].items())
-            lines.append(f"| {cell(wave)} | {progress['hosts']} | {progress['failed']} | "
-                         f"{progress['stale']} | {commits} |")
+    lines += rollout_markdown(document.get("rollout"))
     if document["unreadable"]:
         lines += ["", "## Unreadable reports", ""]
         lines += [f"- branch {cell(item['branch'])}, host {cell(item['host'])}: "

@@ -118,23 +118,25 @@ def test_fleet_finds_failed_and_stale_hosts_and_exits_1(world, reports, fleet_co
     assert web["config_commit"] == world.config_repo.log("main")[0]
     cache = world.root / "fleet-state" / "repos" / "fleet.git"
     refs = git("--git-dir", str(cache), "for-each-ref", "--format=%(refname)").split()
-    assert refs == ["refs/fleet/gitops-status/db-01", "refs/fleet/gitops-status/old-01",
-                    "refs/fleet/gitops-status/web-01"]  # the status branches only
+    assert refs == ["refs/fleet-config/head",  # the config branch's head, for fleet.yml
+                    "refs/fleet/gitops-status/db-01", "refs/fleet/gitops-status/old-01",
+                    "refs/fleet/gitops-status/web-01"]
+    assert "rollout" not in document and db["wave"] is None  # the repo has no fleet.yml
+    assert "rollout of" not in text.stdout and text.stderr == ""
 
 
 def test_fleet_stale_host_exits_4_and_stale_after_widens_the_window(reports, fleet_config):
     reports.host("web-01")
-    reports.host("web-02", seconds_ago=HOUR, wave="canary")
+    reports.host("web-02", seconds_ago=HOUR)
 
     stale = fleet(fleet_config)
     widened = fleet(fleet_config, "--stale-after", str(2 * HOUR))
 
     assert stale.returncode == 4, stale.stderr
     assert "2 hosts, 0 failed, 1 stale" in stale.stdout
-    assert re.search(r"web-02 .*1h ago .*canary .*STALE", stale.stdout)
+    assert re.search(r"web-02 .*1h ago .*STALE", stale.stdout)
     assert widened.returncode == 0, widened.stderr
     assert "2 hosts, 0 failed, 0 stale" in widened.stdout
-    assert "wave canary: 1 host(s), 1 at 3f2c00000000; 0 failed, 0 stale" in widened.stdout
     assert fleet(fleet_config, "--stale-after", "0").returncode == 2  # bad input
 
 
@@ -296,3 +298,94 @@ def test_fleet_publish_of_heartbeats_only_replaces_the_tip(world, reports, fleet
     assert after[1] == before[1]  # the tip was replaced, nothing else rewritten
     hosts = yaml.safe_load(world.config_repo.read("gitops-fleet", "fleet.yml"))["hosts"]
     assert sorted(hosts) == ["db-01", "web-01"]
+
+
+RULES = """\
+waves:
+  - {name: canary, hosts: [web-01]}
+  - {name: web, labels: {role: web}}
+"""
+
+
+def test_fleet_shows_the_rollout_of_the_config_head_wave_by_wave(world, reports,
+                                                                  fleet_config):
+    head = world.config_repo.write("fleet.yml", RULES).commit("waves")
+    reports.host("web-01", config_commit=head, wave="web")  # the wave a report claims
+    reports.host("web-02", config_commit=head)  # is not taken: fleet.yml's is
+    reports.host("web-03", apps={"web": app("waiting", msg="waiting for wave canary")})
+
+    as_json = fleet(fleet_config, "--json")
+    text = fleet(fleet_config)
+
+    assert as_json.returncode == 0 and text.returncode == 0, as_json.stderr
+    assert as_json.stderr == text.stderr == ""
+    document = json.loads(as_json.stdout)
+    assert document["rollout"] == {
+        "commit": head, "paused": None, "paused_until": None, "in_window": True,
+        "next_window": None, "windows": [],
+        "waves": [{"name": "canary", "hosts": 1, "done": 1, "waiting": 0, "failed": 0,
+                   "stale": 0, "open": True},
+                  {"name": "web", "hosts": 2, "done": 1, "waiting": 1, "failed": 0,
+                   "stale": 0, "open": True}]}
+    assert {name: host["wave"] for name, host in document["hosts"].items()} == {
+        "web-01": "canary", "web-02": "web", "web-03": "web"}
+    lines = text.stdout.splitlines()
+    start = lines.index(f"rollout of {head[:12]}")
+    assert lines[start + 1:start + 4] == [
+        "  WAVE      HOSTS     DONE  WAITING   FAILED    STALE  STATE",
+        "  canary        1        1        0        0        0  done",
+        "  web           2        1        1        0        0  open"]
+    assert re.search(r"^web-01 .*canary ", text.stdout, re.MULTILINE)
+
+    world.config_repo.write("fleet.yml", RULES + "pause: {reason: release freeze}\n")
+    paused = world.config_repo.commit("freeze")
+    reports.host("web-01", config_commit=paused, apps={"web": app("failed", "Start", "no")})
+    held = fleet(fleet_config, "--publish")
+    assert held.returncode == 1, held.stderr
+    assert f"rollout of {paused[:12]}: paused: release freeze" in held.stdout
+    assert "  web           2        0        2        0        0  held" in held.stdout
+    markdown = world.config_repo.read("gitops-fleet", "fleet.md")
+    assert "| canary | 1 | 0 | 0 | 1 | 0 | failed |" in markdown
+    published = yaml.safe_load(world.config_repo.read("gitops-fleet", "fleet.yml"))
+    assert published["rollout"]["paused"] == "release freeze"
+
+
+def test_fleet_with_an_invalid_fleet_yml_warns_once_and_shows_no_waves(world, reports,
+                                                                        fleet_config):
+    head = world.config_repo.write("fleet.yml", RULES + "  - {name: web, hosts: [x]}\n") \
+        .commit("a wave named twice")
+    reports.host("web-01", config_commit=head)
+    reports.host("db-01", apps={"billing": app("failed", "Migrate", "schema error")})
+
+    done = fleet(fleet_config)
+    as_json = fleet(fleet_config, "--json")
+
+    assert done.returncode == as_json.returncode == 1  # by the hosts' states, as ever
+    for stderr in (done.stderr, as_json.stderr):
+        lines = stderr.splitlines()
+        assert len(lines) == 1, stderr
+        assert lines[0].startswith(f"warning: no rollout progress: fleet.yml at {head[:12]} "
+                                   "is invalid: fleet.yml:4: ")
+        assert "named twice" in lines[0]
+    assert "rollout of" not in done.stdout and "2 hosts, 1 failed, 0 stale" in done.stdout
+    document = json.loads(as_json.stdout)
+    assert "rollout" not in document
+    assert {host["wave"] for host in document["hosts"].values()} == {None}
+
+
+def test_fleet_with_the_config_repo_unreachable_warns_once_and_reads_the_hosts(
+        world, reports, tmp_path):
+    config = write_config(tmp_path / "fleet-agent.yml", str(tmp_path / "nowhere.git"),
+                          tmp_path / "fleet-state", host="ci",
+                          status={"url": world.config_repo.url})
+    reports.host("web-01")
+    reports.host("web-02", seconds_ago=HOUR)
+
+    done = fleet(config, "--json")
+
+    assert done.returncode == 4, done.stderr  # web-02 is stale: the hosts still count
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "warning: no rollout progress: cannot read the config repo "), done.stderr
+    document = json.loads(done.stdout)
+    assert sorted(document["hosts"]) == ["web-01", "web-02"] and "rollout" not in document

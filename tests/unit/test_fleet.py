@@ -11,8 +11,10 @@ import pytest
 import yaml
 
 from gitops_agent.config import StatusConfig
+from gitops_agent.config.fleet import Pause, Rules, Wave, rules_from_text
 from gitops_agent.observe.host_reports import Branches
 from gitops_agent.publish.fleet import (
+    Head,
     HostView,
     Unreadable,
     content,
@@ -20,7 +22,9 @@ from gitops_agent.publish.fleet import (
     host_view,
     is_stale,
     newest,
+    news,
     overview,
+    standing,
 )
 from gitops_agent.publish.fleet_render import age, to_markdown, to_text
 from gitops_agent.publish.report import to_yaml
@@ -60,7 +64,7 @@ def test_host_view_keeps_counts_failures_and_first_failed_task():
         {"app": "api", "task": None, "msg": "dependency billing failed"},
         {"app": "billing", "task": "Restart", "msg": "no"},
     ]
-    assert result.wave == "canary" and result.labels == {"role": "web"}
+    assert result.labels == {"role": "web"}
     assert result.seen == NOW - timedelta(seconds=60)
 
 
@@ -87,7 +91,7 @@ def test_host_view_takes_only_fields_of_the_right_type():
                   config_commit=7, apps={"x": "text", "y": {"state": 5},
                                          "z": {"state": "failed", "failed_tasks": 7,
                                                "message": {"m": 1}}})
-    assert result.seen is None and result.labels == {} and result.wave is None
+    assert result.seen is None and result.labels == {}
     assert result.config_commit == "7"
     assert result.summary == {"apps": 3, "failed": 1, "unknown": 2}
     assert result.failed == [{"app": "z", "task": None, "msg": None}]
@@ -149,21 +153,14 @@ def test_a_host_seen_only_through_an_unreadable_report_counts_as_stale():
     assert document["unseen"] == ["db-01"] and exit_code(document) == 4
 
 
-def test_overview_document_and_wave_progress():
-    hosts = [view("web-01", wave="canary"),
-             view("web-02", wave="web", config_commit="a" * 40),
-             view("web-03", wave="web", apps={"x": {"state": "failed"}}),
-             view("db-01")]
+def test_overview_document_in_host_name_order():
+    hosts = [view("web-01"), view("web-02", config_commit="a" * 40),
+             view("web-03", apps={"x": {"state": "failed"}}), view("db-01")]
     document = overview(hosts, [], NOW, WINDOW)
     assert list(document["hosts"]) == ["db-01", "web-01", "web-02", "web-03"]
     assert document["generated"] == "2026-11-23T12:00:00Z"
     assert document["summary"] == {"hosts": 4, "failed": 1, "stale": 0, "unreadable": 0}
-    assert document["waves"] == {
-        "canary": {"hosts": 1, "failed": 0, "stale": 0, "config_commits": {"3f2c" + "0" * 36: 1}},
-        "web": {"hosts": 2, "failed": 1, "stale": 0,
-                "config_commits": {"a" * 40: 1, "3f2c" + "0" * 36: 1}},
-    }
-    assert "waves" not in overview([view()], [], NOW, WINDOW)
+    assert "rollout" not in document
 
 
 def test_content_ignores_only_the_generated_time():
@@ -181,8 +178,10 @@ def test_markdown_escapes_every_value_from_a_report():
     hostile = view("evil-01", wave=HOSTILE, config_commit=HOSTILE,
                    apps={"x": {"state": "failed", "message": HOSTILE,
                                "failed_tasks": [{"task": HOSTILE, "msg": HOSTILE}]}})
+    rules = Rules(waves=(Wave(HOSTILE, ("evil-*",)),), pause=Pause(HOSTILE))
     markdown = to_markdown(overview(
-        [hostile], [Unreadable("<b>", "gitops-status-all", HOSTILE)], NOW, WINDOW))
+        [hostile], [Unreadable("<b>", "gitops-status-all", HOSTILE)], NOW, WINDOW,
+        Head(HOSTILE, rules)))
 
     assert not re.search(r"(?<!\\)[<\[]", markdown)
     assert "**b**" not in markdown and "\n# H" not in markdown
@@ -242,3 +241,151 @@ def test_redact_hides_a_token_in_an_https_url_only():
     assert "ghs_secret" not in shown and "glpat-1" not in shown
     assert "https://***@github.com/acme/fleet.git" in shown
     assert "git@github.com:acme/x.git" in shown
+
+
+HEAD = "3f2c" + "0" * 36  # what view() reports
+OLD = "a" * 40
+
+
+@pytest.mark.parametrize(("commit", "states", "expected"), [
+    (HEAD, ["applied"], "done"),
+    (HEAD, ["unchanged", "suspended", "drifted", "removed"], "done"),
+    (HEAD, [], "done"),
+    (OLD, ["applied"], "waiting"),
+    (HEAD, ["applied", "waiting"], "waiting"),
+    (HEAD, [5], "waiting"),  # a state that cannot be read is not healthy
+    (OLD, ["unchanged", "failed"], "failed"),  # at any commit
+    (HEAD, ["rolled_back"], "failed"),
+    (HEAD, ["blocked"], "failed"),
+])
+def test_standing_of_a_host_in_the_rollout_of_the_head(commit, states, expected):
+    host = view(config_commit=commit, apps={f"a{i}": {"state": state}
+                                            for i, state in enumerate(states)})
+    assert standing(host, HEAD) == expected
+
+
+THREE_WAVES = """\
+waves:
+  - {name: canary, hosts: [web-01]}
+  - {name: web, labels: {role: web}}
+  - {name: rest, hosts: ["db-*"]}
+"""
+FAILED = {"web": {"state": "failed"}}
+WAITING = {"web": {"state": "waiting"}}
+STALE = stamp(2 * WINDOW)
+DB = {"role": "db"}  # view() gives every host role: web
+
+
+@pytest.mark.parametrize(("rules", "hosts", "expected"), [
+    pytest.param(THREE_WAVES, {"web-01": {}, "web-02": {}, "web-03": {"config_commit": OLD},
+                               "db-01": {"apps": WAITING, "labels": DB}},
+                 [("canary", 1, 1, 0, 0, 0, True), ("web", 2, 1, 1, 0, 0, True),
+                  ("rest", 1, 0, 1, 0, 0, False)], id="canary done, web under way"),
+    pytest.param(THREE_WAVES, {"web-01": {"apps": FAILED, "config_commit": OLD},
+                               "web-02": {"config_commit": OLD}},
+                 [("canary", 1, 0, 0, 1, 0, True), ("web", 1, 0, 1, 0, 0, False),
+                  ("rest", 0, 0, 0, 0, 0, False)], id="a failed canary holds every wave"),
+    pytest.param(THREE_WAVES, {"web-01": {"last_pass": STALE}, "web-02": {},
+                               "db-01": {"labels": DB}},
+                 [("canary", 1, 1, 0, 0, 1, True), ("web", 1, 1, 0, 0, 0, True),
+                  ("rest", 1, 1, 0, 0, 0, True)], id="stale but done: done"),
+    pytest.param(THREE_WAVES, {"web-02": {"config_commit": OLD}},
+                 [("canary", 1, 0, 1, 0, 1, True), ("web", 1, 0, 1, 0, 0, False),
+                  ("rest", 0, 0, 0, 0, 0, False)], id="a named host never reported"),
+    pytest.param(THREE_WAVES + "skip_stale_after: 3600\n",
+                 {"web-02": {}, "db-01": {"last_pass": STALE, "config_commit": OLD,
+                                        "labels": DB}},
+                 [("canary", 1, 0, 1, 0, 1, True), ("web", 1, 1, 0, 0, 0, True),
+                  ("rest", 1, 0, 1, 0, 1, True)], id="skip_stale_after passes silent hosts"),
+    pytest.param(THREE_WAVES, {"web-01": {}, "web-02": {"labels": {"role": "db"}},
+                               "db-01": {"labels": {"role": "web"}}},
+                 [("canary", 1, 1, 0, 0, 0, True), ("web", 1, 1, 0, 0, 0, True),
+                  ("rest", 0, 0, 0, 0, 0, True), ("(no wave)", 1, 1, 0, 0, 0, False)],
+                 id="by labels, an empty wave, a host in no wave"),
+    pytest.param("waves: [{name: a, hosts: [x-*]}]\n",
+                 {"x-01": {"wave": "b"}, "y-01": {"wave": "a", "config_commit": OLD}},
+                 [("a", 1, 1, 0, 0, 0, True), ("(no wave)", 1, 0, 1, 0, 0, True)],
+                 id="the wave a report claims is not taken"),
+])
+def test_rollout_progress_wave_by_wave(rules, hosts, expected):
+    views = [view(name, **fields) for name, fields in hosts.items()]
+    document = overview(views, [], NOW, WINDOW, Head(HEAD, rules_from_text(rules)))
+    rollout = document["rollout"]
+    assert rollout["commit"] == HEAD and rollout["paused"] is None and rollout["in_window"]
+    assert [tuple(wave.values()) for wave in rollout["waves"]] == expected
+    assert list(rollout["waves"][0]) == ["name", "hosts", "done", "waiting", "failed",
+                                         "stale", "open"]
+    for name, host in document["hosts"].items():  # each host's wave is fleet.yml's
+        labels = host["labels"]
+        assert host["wave"] == rules_from_text(rules).wave_name(name, labels)
+
+
+@pytest.mark.parametrize(("rules", "expected"), [
+    ("pause: {reason: freeze, until: '2026-12-24T00:00:00Z'}\n",
+     {"paused": "freeze", "paused_until": "2026-12-24T00:00:00Z", "in_window": True,
+      "next_window": None, "windows": []}),
+    ("pause: {reason: freeze, until: '2026-11-01T00:00:00Z'}\n",
+     {"paused": None, "paused_until": None, "in_window": True, "next_window": None,
+      "windows": []}),
+    ("pause: {reason: freeze}\nwindows: ['Sat-Sun 00:00-24:00 UTC']\n",
+     {"paused": "freeze", "paused_until": None, "in_window": False,
+      "next_window": "2026-11-28T00:00:00Z", "windows": ["Sat-Sun 00:00-24:00 UTC"]}),
+    ("windows: ['Mon-Fri 08:00-17:00 UTC']\n",
+     {"paused": None, "paused_until": None, "in_window": True, "next_window": None,
+      "windows": ["Mon-Fri 08:00-17:00 UTC"]}),
+])
+def test_rollout_pause_and_windows_without_waves(rules, expected):
+    document = overview([view()], [], NOW, WINDOW, Head(HEAD, rules_from_text(rules)))
+    assert document["rollout"] == {"commit": HEAD, **expected}
+    assert document["hosts"]["web-01"]["wave"] is None
+
+
+@pytest.mark.parametrize("head", [None, Head(HEAD, None), Head(HEAD, Rules()),
+                                  Head(HEAD, rules_from_text("skip_stale_after: 60\n"))])
+def test_no_rollout_block_without_rules_that_say_something(head):
+    document = overview([view(wave="canary")], [], NOW, WINDOW, head)
+    assert "rollout" not in document and document["hosts"]["web-01"]["wave"] is None
+
+
+def rollout_document(**rules: Any) -> dict[str, Any]:
+    views = [view("web-01"), view("web-02", config_commit=OLD),
+             view("web-03", apps=FAILED, last_pass=STALE)]
+    rules.setdefault("waves", (Wave("canary", ("web-01",)), Wave("web", ("web-*",))))
+    return overview(views, [], NOW, WINDOW, Head(HEAD, Rules(**rules)))
+
+
+def test_terminal_shows_the_rollout_table_after_the_hosts():
+    lines = to_text(rollout_document(pause=Pause("release \x1b[31mfreeze")), NOW)
+    start = lines.index("rollout of 3f2c00000000: paused: release freeze")
+    assert lines[start + 1:] == [
+        "  WAVE      HOSTS     DONE  WAITING   FAILED    STALE  STATE",
+        "  canary        1        1        0        0        0  done",
+        "  web           2        0        1        1        1  failed",
+    ]
+    assert any(line.startswith("web-02") and " web " in line for line in lines)
+    assert max(len(line) for line in lines) <= 100
+    held = rollout_document(waves=(Wave("canary", ("web-02",)), Wave("web", ("web-*",))))
+    assert to_text(held, NOW)[-2:] == [
+        "  canary        1        0        1        0        0  open",
+        "  web           2        1        0        1        1  held"]
+
+
+def test_markdown_has_the_rollout_table():
+    markdown = to_markdown(rollout_document(windows=rules_from_text(
+        "windows: ['Sat 00:00-01:00 UTC']\n").windows))
+    assert "## Rollout" in markdown
+    assert ("Config commit `3f2c00000000` · outside the rollout "
+            "windows; the next opens at 2026-11-28T00:00:00Z") in markdown
+    assert "| canary | 1 | 1 | 0 | 0 | 0 | done |" in markdown
+    assert "| web | 2 | 0 | 1 | 1 | 1 | failed |" in markdown
+
+
+def test_a_heartbeat_is_no_news_with_a_rollout_block():
+    first = to_yaml(rollout_document())
+    views = [view("web-01", last_pass=stamp(5)), view("web-02", config_commit=OLD),
+             view("web-03", apps=FAILED, last_pass=STALE)]
+    beat = to_yaml(overview(views, [], NOW + timedelta(seconds=55), WINDOW,
+                            Head(HEAD, Rules(waves=(Wave("canary", ("web-01",)),
+                                                    Wave("web", ("web-*",)))))))
+    assert content(first) != content(beat) and news(first) == news(beat)
+    assert news(first) != news(to_yaml(rollout_document(pause=Pause("freeze"))))
