@@ -68,3 +68,17 @@ def test_bench_daemon_short_run_measures_idle_and_push_to_applied():
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "RSS max" in done.stdout and "push to applied" in done.stdout
+
+
+@pytest.mark.slow
+def test_bench_waves_quick_run_makes_one_network_call_per_waiting_pass():
+    done = bench("bench/bench_waves.py", "--quick")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    for branches in (10, 50):
+        for case in ("name", "labels"):
+            where = f"branches={branches} canary by {case}:"
+            assert f"{where} bytes received, nothing changed: " in done.stdout
+            assert f"{where} wall time of one call: " in done.stdout
+            assert f"{where} network calls per call: 1 (" in done.stdout
+    assert "reproduce: .venv/bin/python bench/bench_waves.py --quick" in done.stdout

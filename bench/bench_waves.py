@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Rollouts: what a host waiting for an earlier wave pays at every pass (SPEC §4b).
+
+    .venv/bin/python bench/bench_waves.py            # 10 and 1000 status branches
+    .venv/bin/python bench/bench_waves.py --quick    # 10 and 50: the version CI runs
+
+A waiting host re-reads the earlier waves' reports at every pass: observe.waves.peers(),
+one depth-1 fetch of their status branches, then the reports read from git objects. For
+a host of the second wave, the canary wave chosen by name (`hosts: [host-0001]`: only
+that branch is asked for) or by labels only (every status branch is fetched): bytes
+received cold, after 5 % of the hosts published, and when nothing changed; wall and CPU
+time of one call (median); its git network calls (must be 1). The fleet is fleet_sim's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import fleet_sim as sim  # noqa: E402
+
+from gitops_agent import git  # noqa: E402
+from gitops_agent.config.agent import DEFAULT_STATUS_BRANCH  # noqa: E402
+from gitops_agent.config.fleet import Rules, Wave  # noqa: E402
+from gitops_agent.observe import waves  # noqa: E402
+from gitops_agent.publish import status  # noqa: E402
+
+NETWORK = {"fetch", "ls-remote", "push", "clone"}
+LABELS = {"env": "prod", "role": "web"}  # every simulated host's labels (fleet_sim)
+CANARIES = {  # the first wave; every other host is in the second, "rest"
+    "name": Rules(waves=(Wave("canary", hosts=("host-0001",)), Wave("rest", hosts=("*",)))),
+    "labels": Rules(waves=(Wave("canary", labels={"canary": "yes"}),
+                           Wave("rest", hosts=("*",)))),
+}
+
+
+class Commands:
+    """The git commands the agent's code runs in this process (git.run wrapped), and the
+    seconds spent in them."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.seconds = 0.0
+        original = git.run
+
+        def counted(args: list[str], *rest: Any, **kwargs: Any) -> Any:
+            self.names.append(args[0])
+            start = time.perf_counter()
+            try:
+                return original(args, *rest, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+
+        git.run = counted  # host_reports.py calls git.run through the module
+
+    def one(self, call: Any, traces: Path | None = None) -> dict[str, Any]:
+        """call() once: its git commands, network ones, wall, CPU (this process and the
+        git processes it waited for) and git seconds; traced: bytes, upload-pack sessions."""
+        self.names, self.seconds = [], 0.0
+        index = len(list(traces.glob("*.trace"))) if traces else 0
+        used, start = sum(os.times()[:4]), time.perf_counter()
+        got = sim.traced(traces, call) if traces else call()
+        wall, used = time.perf_counter() - start, sum(os.times()[:4]) - used
+        trace = traces / f"{index}.trace" if traces else Path(os.devnull)
+        text = trace.read_text(errors="replace") if trace.exists() else ""
+        return {"bytes": got and got["total"], "commands": len(self.names),
+                "network": sum(name in NETWORK for name in self.names),
+                "sessions": len(re.findall(r"upload-pack> version 2$", text, re.MULTILINE)),
+                "wall": wall, "cpu": used, "git": self.seconds}
+
+
+def publish_some(fleet: sim.Fleet, when: float) -> None:
+    """5 % of the hosts (the canary host-0001 first) publish: every other one a content
+    change, the others a heartbeat (due: the last publish was >= 900 s before)."""
+    for number, host in enumerate(fleet.hosts[1::20]):
+        outcome = fleet.publish(host, sim.later(when), change=number % 2 == 0)
+        if outcome != (status.PUSHED if number % 2 == 0 else status.REFRESHED):
+            raise RuntimeError(f"{host}: publish said {outcome}")
+
+
+def size(root: Path, hosts: int, repeat: int, commands: Commands) -> dict[str, Any]:
+    fleet = sim.Fleet(root, hosts, name=f"fleet-{hosts}")
+    results = sim.run_together(fleet.hosts, lambda host: fleet.publish(host, sim.later(0),
+                                                                        True), 8)
+    if errors := [error for _, error in results if error]:
+        raise RuntimeError(f"first reports: {errors[:3]}")
+    waiting = fleet.hosts[-1]
+    target = fleet.target(waiting)  # what config/agent.py gives for the default branch
+    assert target.pattern == DEFAULT_STATUS_BRANCH and target.per_host
+    figures: dict[str, Any] = {}
+    for number, (case, rules) in enumerate(CANARIES.items()):
+        limit = rules.wave_of(waiting, LABELS)
+        assert limit == 1, limit  # the waiting host is in the second wave
+        repo, traces = root / f"waves-{hosts}-{case}.git", root / f"traces-{hosts}-{case}"
+        found: set[int] = set()
+
+        def call(repo: Path = repo, rules: Rules = rules, limit: int = limit,
+                 found: set[int] = found) -> None:
+            found.add(len(waves.peers(repo, target, fleet.auth, rules, limit)))
+
+        cold = commands.one(call, traces)
+        publish_some(fleet, 1000.0 * (number + 1))
+        warm, same = commands.one(call, traces), commands.one(call, traces)
+        timed = [commands.one(call) for _ in range(repeat)]  # a waiting host's every pass
+        if found != {1 if case == "name" else hosts}:
+            raise RuntimeError(f"{case}: peers() found {found} reports")
+        figures[case] = {"cold": cold, "warm": warm, "same": same, "repeat": repeat, **{
+            key: statistics.median(row[key] for row in timed) for key in ("wall", "cpu", "git")}}
+    return figures
+
+
+def report(hosts: int, case: str, figures: dict[str, Any]) -> bool:
+    where = f"branches={hosts} canary by {case}:"
+    for key, what in (("cold", "first call (cold cache)"),
+                      ("warm", "after 5 % of hosts published"), ("same", "nothing changed")):
+        print(f"{where} bytes received, {what}: {figures[key]['bytes']:,}")
+    print(f"{where} wall time of one call: {figures['wall'] * 1000:,.0f} ms, median of "
+          f"{figures['repeat']} (CPU {figures['cpu'] * 1000:,.0f} ms; in git commands "
+          f"{figures['git'] * 1000:,.0f} ms)")
+    rows = [figures[key] for key in ("cold", "warm", "same")]
+    network = sorted({row["network"] for row in rows})
+    print(f"{where} network calls per call: {'/'.join(map(str, network))} "
+          f"(upload-pack sessions: {'/'.join(str(row['sessions']) for row in rows)}; "
+          f"git commands: {'/'.join(str(row['commands']) for row in rows)})")
+    return network == [1] and all(row["sessions"] == 1 for row in rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, nargs="+", default=[10, 1000],
+                        help="numbers of status branches (default: 10 1000)")
+    parser.add_argument("--repeat", type=int, default=7, help="timed calls per case")
+    parser.add_argument("--quick", action="store_true", help="10 and 50 hosts (CI)")
+    args = parser.parse_args()
+    if args.quick:
+        args.hosts, args.repeat = [10, 50], 3
+    git.scrub_environment()  # no GIT_* from the caller
+    commands, ok = Commands(), True
+    began, load = time.monotonic(), os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-waves-") as temporary:
+        for hosts in args.hosts:
+            for case, figures in size(Path(temporary), hosts, args.repeat, commands).items():
+                ok = report(hosts, case, figures) and ok
+    print(f"machine: {os.cpu_count()} cores, {sim.sh_git('--version').strip()}, load "
+          f"{load[0]:.2f} -> {os.getloadavg()[0]:.2f}, {time.monotonic() - began:.0f} s")
+    print("reproduce: " + " ".join([".venv/bin/python", "bench/bench_waves.py", *sys.argv[1:]]))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
