@@ -146,9 +146,11 @@ def _trace(command: list[str], cwd: Path | None, status: int, started: float) ->
                   cwd or ".", status, time.monotonic() - started)
 
 
-def ls_remote(url: str, auth: Auth) -> dict[str, str]:
-    """The remote's refs as {ref: sha}; annotated tags also appear peeled as `refs/tags/x^{}`."""
-    _, out, _ = run(["ls-remote", "--", url], auth=auth, timeout=NETWORK_TIMEOUT)
+def ls_remote(url: str, auth: Auth, heads: bool = False) -> dict[str, str]:
+    """The remote's refs as {ref: sha}; annotated tags also appear peeled as `refs/tags/x^{}`.
+    `heads`: branches only (protocol v2 asks the remote for refs/heads/ alone)."""
+    _, out, _ = run(["ls-remote", *(["--heads"] if heads else []), "--", url], auth=auth,
+                    timeout=NETWORK_TIMEOUT)
     refs: dict[str, str] = {}
     for line in out.splitlines():
         sha, _, ref = line.partition("\t")

@@ -16,7 +16,7 @@ import fnmatch
 import logging
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +32,7 @@ HOST_START = re.compile(r"^[A-Za-z0-9_.-]*$")  # safe to put in a refspec
 LOCAL = "refs/fleet/"  # where the cache keeps the fetched branches
 MAX_TREE = 4 * 1024 * 1024  # a shared branch's hosts/ listing (~50,000 hosts)
 CHUNK = 16 * 1024 * 1024  # report bytes read per cat-file call (memory stays bounded)
+NARROW = 32  # branches one depth-1 fetch of their patterns brings without re-sending
 CLEAN_AFTER = 5000  # loose objects, or packs / 100: then the cache is garbage-collected
 
 
@@ -78,8 +79,9 @@ class Branches:
 class Found:
     host: str  # the file's name: hosts/<host>.yml (checked by the caller)
     branch: str
-    text: str | None  # None: unreadable, and `problem` says why
+    text: str | None  # None: unreadable, and `problem` says why (or known: see read)
     problem: str | None = None
+    blob: str | None = None  # the report's object id
 
 
 def fetch(repo: Path, url: str, auth: git.Auth, branches: Branches,
@@ -104,29 +106,57 @@ def fetch(repo: Path, url: str, auth: git.Auth, branches: Branches,
 
 def _fetch(repo: Path, url: str, auth: git.Auth, branches: Branches,
            hosts: tuple[str, ...] | None) -> None:
+    """A few branches: one depth-1 fetch of their patterns. Many (every status branch, or
+    more than NARROW last time): list them, then fetch only those whose tip moved — a
+    depth-1 fetch of many refs re-sends reports the cache already has (`--depth` turns
+    off git's "I have all of these" shortcut, and negotiation gives up part-way)."""
     if not (repo / "HEAD").exists():
         repo.mkdir(parents=True, exist_ok=True)
         git.run(["init", "-q", "--bare", str(repo)])
     specs = branches.refspecs(hosts)
+    sources = [spec[1:].partition(":")[0] for spec in specs]  # refs/heads/<pattern>
+
+    def matches(ref: str) -> bool:
+        return any(fnmatch.fnmatchcase(ref, source) for source in sources)
+
+    local = {branch: sha for branch, sha in tips(repo).items()
+             if matches(f"refs/heads/{branch}")}
+    if hosts is None or len(local) > NARROW:
+        try:
+            listed = git.ls_remote(url, auth, heads=True)
+        except GitError as error:
+            raise GitError(redact(f"cannot read the status branches of {url}: {error}")) \
+                from None
+        remote = {ref.removeprefix("refs/heads/"): sha for ref, sha in listed.items()
+                  if ref.startswith("refs/heads/") and matches(ref)}
+        _forget(repo, [branch for branch in local if branch not in remote])
+        specs = [f"+refs/heads/{branch}:{LOCAL}{branch}"
+                 for branch, sha in sorted(remote.items()) if local.get(branch) != sha]
+        if not specs:
+            return
     args = ["fetch", "-q", "--no-tags", "--no-recurse-submodules", "--no-auto-gc", "--prune",
-            "--depth=1", "--", url]
-    status, _, err = git.run([*args, *specs], cwd=repo, auth=auth,
-                             timeout=git.NETWORK_TIMEOUT, check=False)
+            "--depth=1", "--stdin", "--", url]
+    status, _, err = git.run(args, cwd=repo, auth=auth, timeout=git.NETWORK_TIMEOUT,
+                             check=False, stdin="\n".join(specs) + "\n")
     if status != 0 and branches.shared and "couldn't find remote ref" in err:
         # the shared branch does not exist (yet): the per-host ones are still read
-        git.run(["update-ref", "-d", f"{LOCAL}{branches.shared}"], cwd=repo, check=False)
-        status, _, err = git.run([*args, *specs[:-1]], cwd=repo, auth=auth,
-                                 timeout=git.NETWORK_TIMEOUT, check=False)
+        _forget(repo, [branches.shared])
+        specs = [spec for spec in specs if not spec.endswith(f":{LOCAL}{branches.shared}")]
+        status, _, err = git.run(args, cwd=repo, auth=auth, timeout=git.NETWORK_TIMEOUT,
+                                 check=False, stdin="\n".join(specs) + "\n")
     if status != 0 and not err.strip():  # with --depth, git fails silently on no match
-        gone = [f"{LOCAL}{branch}" for branch in tips(repo) if any(
-            fnmatch.fnmatchcase(f"refs/heads/{branch}", spec[1:].partition(":")[0])
-            for spec in specs)]
-        for ref in gone:
-            git.run(["update-ref", "-d", ref], cwd=repo, check=False)
+        _forget(repo, list(local))
         return
     if status != 0:
         message = f"cannot read the status branches of {url}: {reason(err, status)}"
         raise GitError(redact(message))  # a token in an https URL stays out of CI logs
+
+
+def _forget(repo: Path, branches: list[str]) -> None:
+    """Drop branches the remote no longer has from the cache."""
+    if branches:
+        git.run(["update-ref", "--stdin"], cwd=repo,
+                stdin="".join(f"delete {LOCAL}{branch}\n" for branch in branches))
 
 
 def _tidy(repo: Path) -> None:
@@ -213,8 +243,9 @@ def _wanted(repo: Path, branches: Branches, heads: dict[str, str]
                 yield name.removesuffix(".yml"), branch, object_id
 
 
-def read(repo: Path, branches: Branches) -> Iterator[Found]:
-    """Every report in the cache, as text; unreadable ones say why."""
+def read(repo: Path, branches: Branches, known: Collection[str] = ()) -> Iterator[Found]:
+    """Every report in the cache, as text; unreadable ones say why. A report whose object
+    id is in `known` (the caller has it already) comes with neither text nor problem."""
     wanted = list(_wanted(repo, branches, tips(repo)))
     checked = _check(repo, [name for _, _, name in wanted])
     batch: list[tuple[str, str, str]] = []
@@ -228,6 +259,8 @@ def read(repo: Path, branches: Branches) -> Iterator[Found]:
             yield Found(host, branch, None, f"{path} is over {MAX_TREE // 1024} KiB")
         elif info[2] > MAX_BYTES:
             yield Found(host, branch, None, f"{path} is over {MAX_BYTES // 1024} KiB")
+        elif info[0] in known:
+            yield Found(host, branch, None, None, info[0])
         else:
             if size + info[2] > CHUNK:
                 yield from _texts(repo, batch)
@@ -241,6 +274,6 @@ def _texts(repo: Path, batch: list[tuple[str, str, str]]) -> Iterator[Found]:
     contents = _contents(repo, sorted({object_id for _, _, object_id in batch}))
     for host, branch, object_id in batch:
         try:
-            yield Found(host, branch, contents[object_id].decode("utf-8"))
+            yield Found(host, branch, contents[object_id].decode("utf-8"), None, object_id)
         except (KeyError, UnicodeDecodeError):
             yield Found(host, branch, None, f"hosts/{host}.yml is not UTF-8 text")

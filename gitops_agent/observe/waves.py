@@ -9,6 +9,7 @@ the type it should have.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,16 +17,18 @@ from typing import Any
 import yaml
 
 from gitops_agent import git
-from gitops_agent.clock import parse_iso
+from gitops_agent.clock import iso, parse_iso
 from gitops_agent.config import StatusConfig
 from gitops_agent.config.fleet import Rules
 from gitops_agent.config.yamlfile import load_bounded
 from gitops_agent.observe import host_reports
 from gitops_agent.plan.rollout import Peer
+from gitops_agent.record.state import write_atomically
 
 log = logging.getLogger(__name__)
 MAX_APPS = 1000
 MAX_LABELS = 50
+CACHE = "peers.json"  # in the cache repo: report object id -> what the gate takes of it
 
 
 def _short(value: Any, limit: int = 64) -> str | None:
@@ -66,15 +69,49 @@ def globs(rules: Rules, limit: int) -> tuple[str, ...] | None:
 def peers(repo: Path, status: StatusConfig, auth: git.Auth, rules: Rules,
           limit: int) -> list[Peer]:
     """The reports of every host that could be in waves 0..limit-1 (GitError when the
-    status repo cannot be read)."""
+    status repo cannot be read). What a report says is kept by its object id in the
+    cache, so only the reports that changed since the last pass are parsed."""
     branches = host_reports.Branches.of(status)
     host_reports.fetch(repo, status.url, auth, branches, globs(rules, limit))
-    found = []
-    for report in host_reports.read(repo, branches):
-        peer = peer_of(report.host, report.text) if report.text is not None else None
+    cache = _load(repo / CACHE)
+    found, kept = [], {}
+    for report in host_reports.read(repo, branches, known=cache.keys()):
+        peer = None
+        if report.blob in cache and report.text is None and report.problem is None:
+            peer = _restored(report.host, cache[report.blob])
+        elif report.text is not None:
+            peer = peer_of(report.host, report.text)
         if peer is None:
             log.info("the report of %s on %s cannot be read: %s", report.host, report.branch,
                      report.problem or "not a report")
             continue
         found.append(peer)
+        if report.blob:
+            kept[report.blob] = _saved(peer)
+    if kept != cache:
+        write_atomically(repo / CACHE, json.dumps(kept))
     return found
+
+
+def _saved(peer: Peer) -> list[Any]:
+    return [dict(peer.labels), iso(peer.seen) if peer.seen else None, peer.config_commit,
+            {name: list(value) for name, value in peer.apps.items()}]
+
+
+def _restored(host: str, entry: Any) -> Peer | None:
+    try:
+        labels, seen, commit, apps = entry
+        return Peer(host, {str(k): str(v) for k, v in labels.items()}, parse_iso(seen),
+                    commit if isinstance(commit, str) else None,
+                    {str(name): (str(state), source if isinstance(source, str) else None)
+                     for name, (state, source) in apps.items()})
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
