@@ -15,7 +15,7 @@ from gitops_agent.config import AgentConfig
 from gitops_agent.errors import FatalError
 from gitops_agent.execute import housekeeping
 from gitops_agent.layout import Layout
-from gitops_agent.observe import fleet_rules, host_reports
+from gitops_agent.observe import fleet_rules, host_reports, signature
 from gitops_agent.publish import fleet as overview
 from gitops_agent.publish import fleet_branch, fleet_render
 
@@ -30,9 +30,15 @@ def config_head(repo: Path, config: AgentConfig, auth: git.Auth) -> overview.Hea
     warning line, when either cannot be read: the hosts' reports still count as ever."""
     try:
         commit, rules = fleet_rules.read(repo, config.config_repo, auth)
+        signers = config.config_repo.allowed_signers
+        refused = signature.valid_now(repo, commit, signers) if signers else None
     except FatalError as error:
         first = (str(error).splitlines() or [type(error).__name__])[0]
         click.echo(f"warning: no rollout progress: {first}", err=True)
+        return None
+    if refused:  # the hosts will not apply it: its rules are not the ones in force
+        click.echo(f"warning: no rollout progress: the config head {commit[:12]} is refused "
+                   f"by config_repo.verify ({refused})", err=True)
         return None
     return overview.Head(commit, rules)
 

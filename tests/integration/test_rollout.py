@@ -3,10 +3,12 @@ their status branches — waves, a failing canary, a pause, windows, waves by la
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -229,8 +231,6 @@ def test_plan_shows_the_hold_and_moves_nothing(fleet: Fleet) -> None:
     fleet.release("1", CANARY)
     done = fleet.run("web-02", "plan", "--json")
     assert done.returncode == 0, done.stderr  # nothing would be applied
-    import json
-
     planned = json.loads(done.stdout)
     assert "web-01 has never reported" in planned["held"]
     assert planned["apps"][0]["decision"] == "wait"
@@ -302,3 +302,22 @@ def test_worked_example_of_the_docs_runs_as_written() -> None:
     assert "waiting for wave canary: web-01 has never reported" in steps[0]
     assert "wave canary failed: web-01 reports site failed" in steps[1]
     assert steps[2].count(" applied ") >= 3 and "waiting" not in steps[2]
+
+
+def test_fleet_shows_no_rollout_for_a_head_the_hosts_refuse(world: Any, tmp_path: Path) -> None:
+    from tests.integration.test_example_and_signing import _signed_commit, _signing_key
+
+    key, allowed = _signing_key(tmp_path)
+    world.configure(config_repo={"verify": {"allowed_signers": str(allowed)}})
+    world.app("web").config_repo.write("fleet.yml", CANARY)
+    _signed_commit(world.config_repo, key, "signed")
+    assert cli("run", config=world.config_path).returncode == 0
+    signed = cli("fleet", "--json", config=world.config_path)
+    assert signed.returncode == 0, signed.stderr
+    assert [wave["name"] for wave in json.loads(signed.stdout)["rollout"]["waves"]] == \
+        ["canary", "rest"]
+    world.config_repo.write("fleet.yml", "waves: [{name: all, hosts: ['*']}]\n")
+    unsigned = world.config_repo.commit("not signed")
+    shown = cli("fleet", "--json", config=world.config_path)
+    assert f"the config head {unsigned[:12]} is refused by config_repo.verify" in shown.stderr
+    assert "rollout" not in json.loads(shown.stdout)
