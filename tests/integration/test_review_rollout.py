@@ -1,0 +1,313 @@
+"""Review of the rollout feature (SPEC §4b): each test proves one defect with real agents on
+a real config repo (the Fleet fixture of test_rollout.py). They are strict xfails: each
+one passes, and must then lose its marker, once its defect is fixed."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import cli, report, state, write_config
+from tests.integration.test_rollout import CANARY, HOSTS, Fleet
+
+GIT = ["git", "-c", "user.name=x", "-c", "user.email=x@x", "-c", "commit.gpgsign=false"]
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Fleet:
+    return Fleet(tmp_path)
+
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def push_report(fleet: Fleet, branch: str, path: str, text: str) -> None:
+    """Put `text` at `path` as the only file of status branch `branch` (a forged, hand-made
+    or corrupted report), from a scratch clone."""
+    work = fleet.root / f"forge-{branch.replace('/', '_')}"
+    subprocess.run([*GIT, "init", "-q", str(work)], check=True)
+    target = work / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    subprocess.run([*GIT, "-C", str(work), "add", "-A"], check=True)
+    subprocess.run([*GIT, "-C", str(work), "commit", "-q", "-m", "report"], check=True)
+    subprocess.run([*GIT, "-C", str(work), "push", "-q", "-f", fleet.repo.url,
+                    f"HEAD:refs/heads/{branch}"], check=True)
+
+
+# --- gate bypass ----------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="a canary pass scoped with --app (or the watch "
+                   "daemon's scoped pass for a watched file) advances the report's "
+                   "config_commit for apps it never reconciled; the gate trusts it")
+def test_canary_run_with_app_does_not_release_apps_it_did_not_apply(fleet: Fleet) -> None:
+    fleet.repo.write("apps/other.yml", "playbook: playbooks/site.yml\n"
+                                       "vars: {version: other}\n")
+    fleet.release("1", CANARY)
+    for host in HOSTS:
+        assert fleet.run(host).returncode == 0
+    new = fleet.release("2")
+    # the canary reconciles only `other` (unchanged): `site` v2 is not applied there
+    scoped = fleet.run("web-01", "run", "--app", "other")
+    assert scoped.returncode == 0, scoped.stderr
+    assert fleet.version("web-01") == "1"
+    assert report(fleet.repo, "web-01")["config_commit"] == new  # what the gate reads
+    done = fleet.run("web-02")
+    assert done.returncode == 0, done.stderr
+    # no host has applied site v2, yet web-02 has been released for it
+    assert fleet.version("web-02") == "1", "web-02 applied v2 before the canary did"
+    assert fleet.app("web-02")["state"] == "waiting"
+
+
+@pytest.mark.xfail(strict=True, reason="plan/rollout.py HEALTHY counts `suspended` as "
+                   "applied and healthy; SPEC §4b: applied or unchanged only")
+def test_canary_with_the_app_suspended_does_not_release_it(fleet: Fleet) -> None:
+    fleet.release("1", CANARY)
+    for host in HOSTS:
+        assert fleet.run(host).returncode == 0
+    suspended = fleet.run("web-01", "suspend", "site", "--reason", "debugging on the canary")
+    assert suspended.returncode == 0, suspended.stderr
+    fleet.release("2")
+    assert fleet.run("web-01").returncode == 0
+    assert fleet.app("web-01")["state"] == "suspended" and fleet.version("web-01") == "1"
+    assert fleet.run("web-02").returncode == 0
+    # v2 went to the second wave although no canary ever ran it
+    assert fleet.version("web-02") == "1", "web-02 applied v2 that no canary applied"
+
+
+@pytest.mark.xfail(strict=True, reason="an unreadable report of a host an earlier wave "
+                   "selects by glob is dropped, so the wave counts as done without it; "
+                   "docs/rollouts.md: such a report counts as no report and holds")
+def test_unreadable_report_of_a_glob_wave_host_holds(fleet: Fleet) -> None:
+    fleet.release("1", """\
+waves:
+  - {name: canary, hosts: ["web-*"]}
+  - {name: rest, hosts: ["*"]}
+""")
+    assert fleet.run("web-01").returncode == 0 and fleet.version("web-01") == "1"
+    # web-02 (canary wave too) has a report, but it cannot be read (a YAML bomb)
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 9) + "]\n"
+        for i in range(8))
+    push_report(fleet, "gitops-status/web-02", "hosts/web-02.yml", bomb)
+    done = fleet.run("db-01")
+    assert done.returncode == 0, done.stderr
+    assert fleet.version("db-01") is None, "db-01 went ahead of an unreadable canary"
+
+
+# --- crashes ----------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="observe/waves.py peer_of catches only YAMLError and "
+                   "RecursionError; PyYAML raises ValueError for an impossible timestamp or "
+                   "a >4300-digit int, so one bad report crashes every later wave's pass")
+@pytest.mark.parametrize("text", ["last_pass: 2026-13-45T00:00:00Z\n",
+                                  "config_commit: " + "1" * 5000 + "\n"])
+def test_bad_peer_report_holds_rather_than_crashing_the_pass(fleet: Fleet, text: str) -> None:
+    fleet.release("1", CANARY)
+    push_report(fleet, "gitops-status/web-01", "hosts/web-01.yml", text)
+    done = fleet.run("web-02")
+    assert "internal error" not in done.stderr, done.stderr
+    assert done.returncode == 0, done.stderr
+    assert fleet.app("web-02")["state"] == "waiting"
+
+
+@pytest.mark.xfail(strict=True, reason="config/yamlfile.py parse_yaml lets ValueError and "
+                   "RecursionError out: fleet.yml with a bad unquoted timestamp or a "
+                   "recursive alias is an internal error, not one line and exit 2")
+@pytest.mark.parametrize("text", ["pause: {reason: freeze, until: 2026-13-45T00:00:00Z}\n",
+                                  "waves: &a [{name: a, hosts: *a}]\n"])
+def test_fleet_file_that_pyyaml_cannot_construct_is_one_clear_line(fleet: Fleet,
+                                                                   text: str) -> None:
+    fleet.release("1", text)
+    checked = cli("validate", str(fleet.repo.work))
+    assert "internal error" not in checked.stderr, checked.stderr
+    assert checked.returncode == 2 and "fleet.yml:1" in checked.stderr, checked.stderr
+    done = fleet.run("web-01")  # the hosts: the pass crashes, nothing is reported
+    assert "internal error" not in done.stderr, done.stderr
+    assert done.returncode == 2 and fleet.app("web-01")["state"] == "waiting"
+
+
+# --- holds that do too much or too little ---------------------------------------------
+
+
+REMOVE_PLAYBOOK = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Remove the site
+      ansible.builtin.copy:
+        dest: "{{ out_dir }}/{{ gitops_host }}.removed"
+        content: "removed\\n"
+        mode: "0644"
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="a first apply held by a gate leaves a `waiting` "
+                   "record with the app's spec; when the app goes away, removal runs its "
+                   "remove_playbook on a host it was never applied to")
+def test_app_withdrawn_while_its_first_apply_waited_runs_no_remove_playbook(
+        fleet: Fleet) -> None:
+    later = datetime.now(UTC) + timedelta(days=1)
+    fleet.repo.write("playbooks/remove.yml", REMOVE_PLAYBOOK)
+    fleet.repo.write("apps/site.yml", "playbook: playbooks/site.yml\n"
+                                      "remove_playbook: playbooks/remove.yml\n"
+                                      "vars: {version: 1}\n")
+    fleet.repo.write("fleet.yml", f'pause: {{reason: freeze, until: "{stamp(later)}"}}\n')
+    fleet.repo.commit("site, during a freeze")
+    assert fleet.run("web-01").returncode == 0
+    assert fleet.app("web-01")["state"] == "waiting" and fleet.version("web-01") is None
+    fleet.repo.remove("apps/site.yml").remove("fleet.yml").commit("withdraw site")
+    done = fleet.run("web-01")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (fleet.out / "web-01.removed").exists(), "removed an app never applied here"
+
+
+@pytest.mark.xfail(strict=True, reason="same cause: the withdrawn app's remove_playbook went "
+                   "with it, so removal fails for ever on a host that never had the app")
+def test_app_withdrawn_with_its_remove_playbook_while_waiting_is_forgotten(
+        fleet: Fleet) -> None:
+    later = datetime.now(UTC) + timedelta(days=1)
+    fleet.repo.write("playbooks/remove.yml", REMOVE_PLAYBOOK)
+    fleet.repo.write("apps/site.yml", "playbook: playbooks/site.yml\n"
+                                      "remove_playbook: playbooks/remove.yml\n"
+                                      "vars: {version: 1}\n")
+    fleet.repo.write("fleet.yml", f'pause: {{reason: freeze, until: "{stamp(later)}"}}\n')
+    fleet.repo.commit("site, during a freeze")
+    assert fleet.run("web-01").returncode == 0
+    fleet.repo.remove("apps/site.yml").remove("playbooks/remove.yml").remove("fleet.yml")
+    fleet.repo.commit("withdraw site")
+    done = fleet.run("web-01")
+    assert done.returncode == 0, done.stdout + done.stderr  # 1: "remove playbook unavailable"
+    assert "site" not in state(fleet.root / "state-web-01")["apps"]
+
+
+@pytest.mark.xfail(strict=True, reason="gate() returns the plan unheld when nothing is "
+                   "pending, so drift self-heal applies during a pause (docs: a held host "
+                   "runs no drift self-heal; SPEC: no applies while paused)")
+def test_pause_stops_drift_self_heal(fleet: Fleet) -> None:
+    write_config(fleet.configs["web-01"], fleet.repo.url, fleet.root / "state-web-01",
+                 host="web-01", labels=HOSTS["web-01"], drift={"self_heal": True})
+    fleet.release("1")
+    assert fleet.run("web-01").returncode == 0 and fleet.version("web-01") == "1"
+    later = datetime.now(UTC) + timedelta(days=1)
+    fleet.repo.write("fleet.yml", f'pause: {{reason: "change freeze", until: "{stamp(later)}"}}\n')
+    fleet.repo.commit("freeze")
+    (fleet.out / "web-01.txt").write_text("edited by hand\n")
+    healed = fleet.run("web-01", "run", "--drift-check")
+    assert healed.returncode == 0, healed.stderr
+    assert (fleet.out / "web-01.txt").read_text() == "edited by hand\n", \
+        "self-heal ran an apply during the change freeze"
+
+
+@pytest.mark.xfail(strict=True, reason="plan/rollout.py local(): `leads` is false for the "
+                   "last wave, though hosts in no wave wait for it; its new config_commit "
+                   "waits for the heartbeat (docs: hosts others wait for publish at once)")
+def test_last_wave_reports_a_new_commit_at_once_when_hosts_in_no_wave_wait(
+        fleet: Fleet) -> None:
+    fleet.release("1", """\
+waves:
+  - {name: canary, hosts: [web-01]}
+  - {name: web, hosts: [web-02]}
+""")  # db-01 is in no wave: it waits for both
+    for host in ("web-01", "web-02", "db-01", "web-02"):  # web-02 twice: applied, unchanged
+        assert fleet.run(host).returncode == 0
+        assert fleet.version(host) == "1"
+    fleet.repo.write("apps/db.yml", "hosts: [db-01]\nplaybook: playbooks/site.yml\n"
+                                    "vars: {version: db}\n")
+    commit = fleet.repo.commit("an app only db-01 has")
+    assert fleet.run("web-01").returncode == 0
+    assert fleet.run("web-02").returncode == 0
+    assert fleet.run("db-01").returncode == 0
+    assert report(fleet.repo, "web-02")["config_commit"] == commit, \
+        "web-02 keeps its old config_commit until its heartbeat (900 s)"
+    assert report(fleet.repo, "db-01")["apps"]["db"]["state"] == "applied"
+
+
+# --- what the commands say --------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="local(by_hand) records only a pause/window as "
+                   "`overridden`; passing a wave gate is silent (docs: says so on stderr)")
+def test_run_playbook_past_a_wave_says_so(fleet: Fleet) -> None:
+    fleet.release("1", CANARY)
+    assert fleet.run("web-02").returncode == 0
+    assert fleet.app("web-02")["state"] == "waiting"
+    by_hand = fleet.run("web-02", "run-playbook", "site")
+    assert by_hand.returncode == 0, by_hand.stderr
+    assert fleet.version("web-02") == "1"  # it went past the canary…
+    assert "overrides the rollout rules" in by_hand.stderr  # …without a word
+
+
+@pytest.mark.xfail(strict=True, reason="commands/plan.py ignores observation.rules_error: "
+                   "`run` exits 2 for an invalid fleet.yml, `plan` exits 0 'nothing to do'")
+def test_plan_with_invalid_fleet_file_is_an_error(fleet: Fleet) -> None:
+    fleet.release("1", "waves: [{name: canary, hosts: [web-01]}, {name: canary}]\n")
+    assert fleet.run("web-01").returncode == 2
+    planned = fleet.run("web-01", "plan")
+    assert "nothing to do" not in planned.stdout, planned.stdout
+    assert planned.returncode in (1, 2), planned.stdout + planned.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="commands/validate.py show_selection: `waves` is "
+                   "{host: None} when fleet.yml has no waves, so every host is said to be "
+                   "'in no wave (after all of them)'")
+def test_validate_without_waves_does_not_say_host_waits_for_all(fleet: Fleet) -> None:
+    fleet.release("1", 'windows: ["Mon-Sun 00:00-24:00 UTC"]\n')
+    done = cli("validate", str(fleet.repo.work), "--host", "web-01")
+    assert done.returncode == 0, done.stderr
+    assert "in no wave" not in done.stdout, done.stdout
+
+
+# --- windows ----------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="config/windows.py next_open compares wall times of "
+                   "the same zone (Python ignores fold/offset then) and builds openings "
+                   "with fold=0: around DST it names a past time or a wrong one")
+@pytest.mark.parametrize(("window", "now"), [
+    ("Sun 02:30-03:30 Europe/Berlin", datetime(2026, 10, 25, 1, 10, tzinfo=UTC)),  # fall back
+    ("Sun 02:30-04:00 Europe/Berlin", datetime(2026, 3, 29, 0, 40, tzinfo=UTC)),  # spring
+    ("Sun 02:00-02:30 Europe/Berlin", datetime(2026, 3, 29, 0, 40, tzinfo=UTC)),  # in the gap
+])
+def test_next_open_is_when_the_window_really_opens(window: str, now: datetime) -> None:
+    from gitops_agent.config.windows import inside, next_open, parse
+
+    rules = (parse(window),)
+    assert not inside(rules, now)
+    said = next_open(rules, now)
+    moment = now
+    while not inside(rules, moment):
+        moment += timedelta(minutes=1)
+    assert said is not None and said > now, f"{said} is not after {now}"
+    assert said == moment, f"said {said.astimezone(UTC)}, opens {moment}"
+
+
+# --- works as documented (kept as regression tests) ---------------------------------------
+
+
+def test_shared_status_branch_canary_releases_the_rest(fleet: Fleet) -> None:
+    for host, labels in HOSTS.items():
+        write_config(fleet.configs[host], fleet.repo.url, fleet.root / f"state-{host}",
+                     host=host, labels=labels, status={"branch": "gitops-status-all"})
+    fleet.release("1", CANARY)
+    assert fleet.run("web-02").returncode == 0 and fleet.version("web-02") is None
+    assert fleet.run("web-01").returncode == 0 and fleet.version("web-01") == "1"
+    assert fleet.run("web-02").returncode == 0
+    assert fleet.version("web-02") == "1"
+
+
+def test_custom_status_branch_pattern_canary_releases_the_rest(fleet: Fleet) -> None:
+    for host, labels in HOSTS.items():
+        write_config(fleet.configs[host], fleet.repo.url, fleet.root / f"state-{host}",
+                     host=host, labels=labels, status={"branch": "status/{host}/report"})
+    fleet.release("1", CANARY)
+    assert fleet.run("web-02").returncode == 0 and fleet.version("web-02") is None
+    assert fleet.run("web-01").returncode == 0 and fleet.version("web-01") == "1"
+    assert fleet.run("web-02").returncode == 0
+    assert fleet.version("web-02") == "1"
