@@ -13,8 +13,7 @@ from typing import Any
 from gitops_agent.clock import now_iso
 from gitops_agent.config import AgentConfig, App, load_app
 from gitops_agent.errors import ConfigError, GitError
-from gitops_agent.execute import checkouts, events, health, runner
-from gitops_agent.execute.ansible_env import SHIPPED
+from gitops_agent.execute import ansible_env, checkouts, events, health, runner
 from gitops_agent.execute.tracing import Reads
 from gitops_agent.git import Auth
 from gitops_agent.layout import Layout
@@ -24,7 +23,6 @@ from gitops_agent.plan import inputs as recorded
 from gitops_agent.record.state import AppRecord
 
 log = logging.getLogger(__name__)
-DEPLOY_PLAYBOOK = SHIPPED / "playbooks" / "deploy.yml"
 
 
 @dataclass
@@ -112,10 +110,11 @@ def run_app(context: Context, app: App, config_dir: Path, config_commit: str,
              trace: bool = False) -> runner.RunResult:
     variables = extravars(context, app.name, app.vars, config_dir, config_commit,
                           source_commit, app.source is not None)
+    playbook = config_dir / str(app.playbook)
     if app.deploy is not None:
         variables["gitops_deploy"] = app.deploy
         variables["gitops_state_dir"] = str(context.layout.root)  # for deploy-pending/<app>
-    playbook = DEPLOY_PLAYBOOK if app.deploy is not None else config_dir / str(app.playbook)
+        playbook = ansible_env.SHIPPED / "playbooks" / "deploy.yml"
     return run_playbook(context, app.name, playbook, config_dir, variables, app.timeout,
                         {"config_commit": config_commit, "source_commit": source_commit,
                          "reason": reason}, trace, f"timeout in {app.file}")

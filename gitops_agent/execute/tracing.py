@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitops_agent.execute.ansible_env import SHIPPED
+from gitops_agent.execute import ansible_env
 
 log = logging.getLogger(__name__)
 TRACER_DIR = Path(__file__).resolve().parent / "trace"
@@ -49,8 +49,9 @@ def environment(trace_file: Path, config_dir: Path, links: dict[Path, str]) -> d
     it to the repo path they stand for (the tracer resolves further links itself, to
     their real repo path). The shipped content is traced as SHIPPED_PREFIX.
     """
+    shipped = ansible_env.SHIPPED
     roots = {str(config_dir): "", os.path.realpath(config_dir): "",
-             os.path.realpath(SHIPPED): SHIPPED_PREFIX, str(SHIPPED): SHIPPED_PREFIX}
+             os.path.realpath(shipped): SHIPPED_PREFIX, str(shipped): SHIPPED_PREFIX}
     roots.update({str(path): relative for path, relative in links.items()})
     inherited = os.environ.get("PYTHONPATH")
     return {
