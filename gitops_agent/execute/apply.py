@@ -17,7 +17,8 @@ from gitops_agent.execute import ansible_env, checkouts, events, health, runner
 from gitops_agent.execute.tracing import Reads
 from gitops_agent.git import Auth
 from gitops_agent.layout import Layout
-from gitops_agent.observe import SHIPPED_FACT, AppView
+from gitops_agent.observe import AppView, shipped
+from gitops_agent.observe.shipped import SHIPPED_FACT
 from gitops_agent.observe.tree import Tree
 from gitops_agent.plan import inputs as recorded
 from gitops_agent.record.state import AppRecord
@@ -139,8 +140,11 @@ def inputs_of(context: Context, target: Target, reads: Reads | None) -> dict[str
                     error)
         return None
     app = target.app
-    facts = {key: value for key, value in target.view.facts.items()
-             if key != SHIPPED_FACT or reads.shipped()}  # so an upgrade re-applies just these
+    facts = {key: value for key, value in target.view.facts.items() if key != SHIPPED_FACT}
+    if reads.shipped():  # what it read of them: an upgrade re-applies the apps it changed
+        facts[SHIPPED_FACT] = shipped.record(reads.in_shipped(reads.read),
+                                             reads.in_shipped(reads.probed),
+                                             reads.in_shipped(reads.listed))
     # watch: files as they were before the run. A playbook that manages the file it
     # watches is applied once more to settle (it then finds the file as it left it); a
     # hand edit made during the run is never taken for the applied state.

@@ -41,6 +41,12 @@ class Reads:
         prefix = SHIPPED_PREFIX + "/"
         return {path for path in paths if path != SHIPPED_PREFIX and not path.startswith(prefix)}
 
+    def in_shipped(self, paths: set[str]) -> set[str]:
+        """The shipped paths among `paths`, relative to the shipped content ("." for it)."""
+        prefix = SHIPPED_PREFIX + "/"
+        return {path.removeprefix(prefix) if path != SHIPPED_PREFIX else "."
+                for path in paths if path == SHIPPED_PREFIX or path.startswith(prefix)}
+
 
 def _shipped_roots() -> dict[str, str]:
     """The shipped content, and the real place of each of its entries: in a source
