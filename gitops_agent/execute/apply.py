@@ -141,7 +141,8 @@ def inputs_of(context: Context, target: Target, reads: Reads | None) -> dict[str
         return None
     app = target.app
     facts = {key: value for key, value in target.view.facts.items() if key != SHIPPED_FACT}
-    if reads.shipped():  # what it read of them: an upgrade re-applies the apps it changed
+    # the shipped files it read: an upgrade that changes none of them leaves it alone
+    if reads.shipped():
         facts[SHIPPED_FACT] = shipped.record(reads.in_shipped(reads.read),
                                              reads.in_shipped(reads.probed),
                                              reads.in_shipped(reads.listed))
