@@ -13,18 +13,17 @@ from typing import Any
 from gitops_agent.clock import now_iso
 from gitops_agent.config import AgentConfig, App, load_app
 from gitops_agent.errors import ConfigError, GitError
-from gitops_agent.execute import checkouts, events, health, runner
-from gitops_agent.execute.ansible_env import SHIPPED
+from gitops_agent.execute import ansible_env, checkouts, events, health, runner
 from gitops_agent.execute.tracing import Reads
 from gitops_agent.git import Auth
 from gitops_agent.layout import Layout
-from gitops_agent.observe import SHIPPED_FACT, AppView
+from gitops_agent.observe import AppView, shipped
+from gitops_agent.observe.shipped import SHIPPED_FACT
 from gitops_agent.observe.tree import Tree
 from gitops_agent.plan import inputs as recorded
 from gitops_agent.record.state import AppRecord
 
 log = logging.getLogger(__name__)
-DEPLOY_PLAYBOOK = SHIPPED / "playbooks" / "deploy.yml"
 
 
 @dataclass
@@ -112,10 +111,11 @@ def run_app(context: Context, app: App, config_dir: Path, config_commit: str,
              trace: bool = False) -> runner.RunResult:
     variables = extravars(context, app.name, app.vars, config_dir, config_commit,
                           source_commit, app.source is not None)
+    playbook = config_dir / str(app.playbook)
     if app.deploy is not None:
         variables["gitops_deploy"] = app.deploy
         variables["gitops_state_dir"] = str(context.layout.root)  # for deploy-pending/<app>
-    playbook = DEPLOY_PLAYBOOK if app.deploy is not None else config_dir / str(app.playbook)
+        playbook = ansible_env.SHIPPED / "playbooks" / "deploy.yml"
     return run_playbook(context, app.name, playbook, config_dir, variables, app.timeout,
                         {"config_commit": config_commit, "source_commit": source_commit,
                          "reason": reason}, trace, f"timeout in {app.file}")
@@ -140,8 +140,12 @@ def inputs_of(context: Context, target: Target, reads: Reads | None) -> dict[str
                     error)
         return None
     app = target.app
-    facts = {key: value for key, value in target.view.facts.items()
-             if key != SHIPPED_FACT or reads.shipped()}  # so an upgrade re-applies just these
+    facts = {key: value for key, value in target.view.facts.items() if key != SHIPPED_FACT}
+    # the shipped files it read: an upgrade that changes none of them leaves it alone
+    if reads.shipped():
+        facts[SHIPPED_FACT] = shipped.record(reads.in_shipped(reads.read),
+                                             reads.in_shipped(reads.probed),
+                                             reads.in_shipped(reads.listed))
     # watch: files as they were before the run. A playbook that manages the file it
     # watches is applied once more to settle (it then finds the file as it left it); a
     # hand edit made during the run is never taken for the applied state.

@@ -9,12 +9,13 @@ is over its bound): unknown inputs make the next pass apply the app.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitops_agent.execute.ansible_env import SHIPPED
+from gitops_agent.execute import ansible_env
 
 log = logging.getLogger(__name__)
 TRACER_DIR = Path(__file__).resolve().parent / "trace"
@@ -40,6 +41,23 @@ class Reads:
         prefix = SHIPPED_PREFIX + "/"
         return {path for path in paths if path != SHIPPED_PREFIX and not path.startswith(prefix)}
 
+    def in_shipped(self, paths: set[str]) -> set[str]:
+        """The shipped paths among `paths`, relative to the shipped content ("." for it)."""
+        prefix = SHIPPED_PREFIX + "/"
+        return {path.removeprefix(prefix) if path != SHIPPED_PREFIX else "."
+                for path in paths if path == SHIPPED_PREFIX or path.startswith(prefix)}
+
+
+def _shipped_roots() -> dict[str, str]:
+    """The shipped content, and the real place of each of its entries: in a source
+    checkout its playbooks/ and roles/ are links, which Ansible opens resolved."""
+    shipped = ansible_env.SHIPPED
+    roots = {str(shipped): SHIPPED_PREFIX, os.path.realpath(shipped): SHIPPED_PREFIX}
+    with contextlib.suppress(OSError), os.scandir(shipped) as entries:
+        for entry in entries:
+            roots.setdefault(os.path.realpath(entry.path), f"{SHIPPED_PREFIX}/{entry.name}")
+    return roots
+
 
 def environment(trace_file: Path, config_dir: Path, links: dict[Path, str]) -> dict[str, str]:
     """Variables that load the tracer into ansible-playbook and the Pythons it starts.
@@ -49,8 +67,7 @@ def environment(trace_file: Path, config_dir: Path, links: dict[Path, str]) -> d
     it to the repo path they stand for (the tracer resolves further links itself, to
     their real repo path). The shipped content is traced as SHIPPED_PREFIX.
     """
-    roots = {str(config_dir): "", os.path.realpath(config_dir): "",
-             os.path.realpath(SHIPPED): SHIPPED_PREFIX, str(SHIPPED): SHIPPED_PREFIX}
+    roots = {str(config_dir): "", os.path.realpath(config_dir): "", **_shipped_roots()}
     roots.update({str(path): relative for path, relative in links.items()})
     inherited = os.environ.get("PYTHONPATH")
     return {

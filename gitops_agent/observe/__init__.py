@@ -16,19 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitops_agent import __version__, git
+from gitops_agent import git
 from gitops_agent.config import AgentConfig, App, AppSet, dependency_problems, load_apps
 from gitops_agent.config.fleet import Rules, load_rules
 from gitops_agent.errors import ConfigError
 from gitops_agent.execute import checkouts
 from gitops_agent.layout import Layout
-from gitops_agent.observe import config_repo, remotes, watch
+from gitops_agent.observe import config_repo, remotes, shipped, watch
 from gitops_agent.observe.config_repo import ConfigView
 from gitops_agent.observe.remotes import Remotes
-from gitops_agent.record.state import State
+from gitops_agent.observe.shipped import SHIPPED_FACT
+from gitops_agent.record.state import AppRecord, State
 
 log = logging.getLogger(__name__)
-SHIPPED_FACT = "shipped content"
 
 
 @dataclass
@@ -59,12 +59,17 @@ def _source_urls(state: State) -> set[str]:
             if record.spec.get("source_url")}
 
 
-def facts(config: AgentConfig) -> dict[str, Any]:
-    """Host-side facts an apply may depend on. An apply records the shipped content's
-    version only when its run used shipped roles or playbooks (execute/apply.py), so an
-    agent upgrade re-applies only those apps."""
-    return {"name": config.host, "labels": dict(sorted(config.labels.items())),
-            SHIPPED_FACT: __version__}
+def facts(config: AgentConfig, record: AppRecord | None = None) -> dict[str, Any]:
+    """Host-side facts an apply may depend on. An apply whose run read shipped roles or
+    playbooks records what it read of them (execute/apply.py); here are those same paths
+    as they are now (observe/shipped.py), so an agent upgrade re-applies only the apps
+    whose shipped files changed."""
+    found: dict[str, Any] = {"name": config.host,
+                             "labels": dict(sorted(config.labels.items()))}
+    values = shipped.recorded(record.inputs, record.failed_inputs) if record else []
+    if values:
+        found[SHIPPED_FACT] = shipped.current(values)
+    return found
 
 
 def _select(appset: AppSet, only: tuple[str, ...], host: str) -> dict[str, App]:
@@ -106,7 +111,7 @@ def observe(config: AgentConfig, layout: Layout, state: State, auth: git.Auth,
                                               readonly=scratch is not None)
         current = commit is None or checkouts.is_current(source_dir, commit)
         views[name] = AppView(commit, error, current, watch.digests(app.watch),
-                              facts(config))
+                              facts(config, state.apps.get(name)))
     rules: Rules | None = None
     unusable: str | None = None
     try:

@@ -5,7 +5,8 @@ as traced inside ansible-playbook (execute/tracing.py): each file it opened with
 blob id, each path it probed with what it found (`file`, `dir` or `missing`), each
 directory it listed with a digest of the names in it. Besides those, the things the
 agent itself feeds the run: the app file, its `paths:` globs, the source commit, the
-host's name and labels, and the digests of its `watch:` files.
+host's name and labels, the agent's shipped files it read (plan/shipped.py), and the
+digests of its `watch:` files.
 
 The next pass compares all of that with the new commit's tree; anything that differs
 is a reason to apply, named in the plan (`playbooks/web.yml changed`).
@@ -19,7 +20,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gitops_agent.observe.shipped import SHIPPED_FACT
 from gitops_agent.observe.tree import BLOB, Tree
+from gitops_agent.plan import shipped
 
 __all__ = ["Inputs", "Tree", "changes", "from_dict", "record", "uses"]
 
@@ -137,8 +140,10 @@ def changes(inputs: Inputs, tree: Tree | None, globs: Iterable[str],
     if source_commit != inputs.source_commit:
         found.append(f"source moved to {(source_commit or 'none')[:12]}")
     for key in sorted(inputs.facts):  # the facts that apply depended on
-        if facts.get(key) != inputs.facts[key]:
-            found.append(f"{'the agent' if key == 'shipped content' else 'host'} {key} changed")
+        if key == SHIPPED_FACT:
+            found += shipped.changes(inputs.facts[key], facts.get(key))
+        elif facts.get(key) != inputs.facts[key]:
+            found.append(f"host {key} changed")
     for path in sorted(set(watch) | set(inputs.watch)):
         if watch.get(path) != inputs.watch.get(path):
             found.append(f"watched file {path} changed")

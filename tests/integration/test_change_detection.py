@@ -360,7 +360,7 @@ def test_an_ansible_cfg_added_to_the_repo_reapplies(world):
     assert planned.returncode == 3 and "ansible.cfg appeared" in planned.stdout
 
 
-def test_only_apps_that_use_shipped_content_record_the_agent_version(world, tmp_path):
+def test_only_apps_that_use_shipped_content_record_the_shipped_files_read(world, tmp_path):
     target = tmp_path / "deployed"
     world.config_repo.write("files/motd", "hello\n")
     world.app("plain")
@@ -371,7 +371,9 @@ def test_only_apps_that_use_shipped_content_record_the_agent_version(world, tmp_
 
     assert done.returncode == 0, done.stderr
     apps = state(world.state_dir)["apps"]
-    assert "shipped content" in apps["shipped"]["inputs"]["facts"]
+    read = apps["shipped"]["inputs"]["facts"]["shipped content"]["files"]
+    assert read["playbooks/deploy.yml"] not in ("missing", "file", "dir")
+    assert read["roles/gitops_files/tasks/main.yml"] not in ("missing", "file", "dir")
     assert "shipped content" not in apps["plain"]["inputs"]["facts"]
     assert apps["shipped"]["inputs"]["files"]["files/motd"] != "missing"
 
