@@ -23,7 +23,7 @@ from gitops_agent.config import schema as schemas
 from gitops_agent.errors import EXIT_BAD_CONFIG, EXIT_FAILED, EXIT_OK, ConfigError, FatalError
 from gitops_agent.execute import housekeeping, reaper, removal, scheduler
 from gitops_agent.execute.apply import Context, Target, spec_of
-from gitops_agent.execute.job import carry_out, unrun
+from gitops_agent.execute.job import carry_out, crashed, unrun
 from gitops_agent.layout import Layout
 from gitops_agent.observe import Observation, observe, waves
 from gitops_agent.plan import Backoff, Plan, make_plan, needs_tree, rollout
@@ -140,6 +140,7 @@ class Pass:
         for name, record in unrun(plan, state.apps, self.options.check):
             self._record(state, name, record)
         selected = observation.selected
+        hold = plan.held or self.gate.gate.hold  # a pause or window, even with nothing pending
 
         def job(name: str) -> bool:
             previous = state.apps.get(name)
@@ -147,16 +148,13 @@ class Pass:
             target = Target(selected[name], commit, observation.apps[name])
             try:
                 heal = selected[name].self_heal
-                heal = (self.config.self_heal if heal is None else heal) and not plan.held
+                heal = (self.config.self_heal if heal is None else heal) and not hold
                 record = carry_out(self.context, target, decision, previous,
                                    self.options.drift_check, heal, self.suspended.get(name))
             except Exception as error:  # one app's error is that app's failure only
                 log.error("%s: %s: %s", name, type(error).__name__, error,
                           exc_info=log.isEnabledFor(logging.DEBUG))
-                record = replace(previous or AppRecord(state="failed"), state="failed",
-                                 last_attempt="failed", config_commit=commit,
-                                 spec=spec_of(selected[name]), failed_tasks=[],
-                                 message=f"internal error: {type(error).__name__}: {error}")
+                record = crashed(previous, target, error)
             ran = record.run_id != (previous.run_id if previous else None)
             self._record(state, name, record, durable=ran)
             return satisfies_dependents(decision, record.state)
@@ -204,17 +202,20 @@ class Pass:
     def _finish(self, state: State, plan: Plan, observation: Observation) -> PassResult:
         pushed = None
         if not self.options.check:
-            state.config_commit, state.error = plan.commit, None
-            state.updated = state.last_pass = now_iso()
+            if not (self.options.only or plan.held):  # every app reconciled at the commit
+                state.config_commit = plan.commit
+            state.error, state.updated = None, now_iso()
+            state.last_pass = state.updated
             save_state(self.layout.state_file, state)
             schemas.save_known_valid(self.layout.root / SCHEMA_CACHE)
-            pushed = self._publish(state, plan.commit)
+            pushed = self._publish(state, state.config_commit)
             if self.push_error != state.push_error:  # `status` says whether it is pending
                 state.push_error = self.push_error
                 save_state(self.layout.state_file, state)
             housekeeping.tidy(self.layout)  # after the report: it never delays one
         watch = {name: app.watch for name, app in observation.appset.apps.items() if app.watch}
-        code = EXIT_BAD_CONFIG if observation.rules_error else exit_code_of(plan, self.records)
+        code = EXIT_BAD_CONFIG if observation.rules_error and not self.gate.gate.overridden \
+            else exit_code_of(plan, self.records)
         return PassResult(code, plan.commit, self.records, plan.invalid, pushed, watch, plan,
                           self.gate.gate.overridden)
 
@@ -250,8 +251,11 @@ def gated(config: AgentConfig, repo: Path, auth: git.Auth, state: State,
     """The plan as fleet.yml's rollout rules let it run now (plan/rollout.py); keeps the
     host's wave and what the waves released in `state`."""
     rules = observation.rules
-    if observation.rules_error and not by_hand:
+    if observation.rules_error:
         why = f"fleet.yml is invalid, so nothing is applied: {observation.rules_error}"
+        if by_hand:
+            log.warning("run-playbook by hand overrides the rollout rules: %s", why)
+            return rollout.Outcome(plan, rollout.Gate(overridden=why), state.released)
         log.error("%s", why)
         return rollout.Outcome(rollout.hold(plan, why), rollout.Gate(why), state.released)
     outcome = rollout.gate(
@@ -259,6 +263,9 @@ def gated(config: AgentConfig, repo: Path, auth: git.Auth, state: State,
         {name: view.source_commit for name, view in observation.apps.items()},
         state.released, lambda limit: waves.peers(repo, config.status, auth, rules, limit)
         if rules else [], 2 * config.status.heartbeat + config.interval, by_hand)
+    if outcome.gate.leads and not config.status.enabled:
+        log.warning("a later rollout wave waits for this host, but status.enabled is false: "
+                    "it never reports, so that wave waits for ever (or skip_stale_after)")
     if outcome.gate.overridden:
         log.warning("run-playbook by hand overrides the rollout rules: %s",
                     outcome.gate.overridden)

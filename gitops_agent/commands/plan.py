@@ -78,6 +78,9 @@ def plan(config: AgentConfig, apps: tuple[str, ...], check: bool, as_json: bool)
     else:
         _print(decided, rows)
     failed_checks = any(not row.get("check", {}).get("ok", True) for row in rows)
+    if observation.rules_error:  # `run` would exit 2 and apply nothing
+        click.echo(f"fleet.yml is invalid: {observation.rules_error}", err=True)
+        return EXIT_FAILED
     if decided.errors or failed_checks:
         return EXIT_FAILED
     return EXIT_CHANGES_PENDING if decided.pending else EXIT_OK
@@ -103,5 +106,5 @@ def _print(decided: Plan, rows: list[dict[str, Any]]) -> None:
             click.echo(f"  {'':<24} {'check':<10} "
                        + (f"{len(tasks)} task(s) would change: {', '.join(tasks)}"
                           if tasks else "nothing would change"))
-    if not decided.pending and not decided.errors:
+    if not decided.pending and not decided.errors and not decided.held:
         click.echo("nothing to do")

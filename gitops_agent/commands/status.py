@@ -42,7 +42,7 @@ def status(config: AgentConfig, as_json: bool,
     stale = is_stale(state, window, now())
     document = report.build(config.host, state.updated or "", state.config_commit,
                             {name: asdict(record) for name, record in state.apps.items()},
-                            state.error, config.labels, state.last_pass)
+                            state.error, config.labels, state.last_pass, state.wave)
     code = exit_code(state, stale)
     if as_json:
         click.echo(json.dumps({**document, "stale": stale}, indent=2))

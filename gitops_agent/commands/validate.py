@@ -59,7 +59,8 @@ def validate(directory: Path, hosts: tuple[str, ...] = (),
         rules = load_rules(root)
     except ConfigError as error:
         problems += error.problems or [str(error)]
-    waves = {host: rules.wave_name(host, labels or {}) for host in hosts} if rules else {}
+    waves = {host: rules.wave_name(host, labels or {}) for host in hosts} \
+        if rules and rules.waves else {}
     if as_json:
         click.echo(json.dumps({"valid": not problems, "problems": problems,
                                "apps": sorted(apps), "playbooks_checked": len(checked),

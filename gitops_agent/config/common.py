@@ -15,7 +15,9 @@ def load_document(path: Path) -> YamlDocument:
         document = load_yaml(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
-    except (YamlSyntaxError, UnicodeDecodeError, OSError) as error:
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except (YamlSyntaxError, OSError) as error:
         raise ConfigError(str(error)) from None
     if document.data is None:
         document.data = {}

@@ -15,7 +15,7 @@ from typing import Any
 
 from gitops_agent.clock import parse_iso
 from gitops_agent.config import windows as window_rules
-from gitops_agent.config.apps import repo_file_problem, selects
+from gitops_agent.config.apps import repo_file_problem
 from gitops_agent.config.common import load_document, raise_if, stringify
 from gitops_agent.config.schema import dotted, schema_problems
 from gitops_agent.config.windows import Window, WindowError
@@ -31,9 +31,22 @@ class Wave:
     name: str
     hosts: tuple[str, ...] = ()  # empty: every host
     labels: dict[str, str] = field(default_factory=dict)
+    # hosts split into names and globs: a fleet.yml may name thousands of hosts
+    names: frozenset[str] = field(init=False, repr=False, compare=False)
+    globs: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", frozenset(h for h in self.hosts if not GLOB & set(h)))
+        object.__setattr__(self, "globs", tuple(h for h in self.hosts if GLOB & set(h)))
+
+    def selects_name(self, host: str) -> bool:
+        """Whether its `hosts:` take this name (its labels aside)."""
+        return not self.hosts or host in self.names or any(
+            fnmatch.fnmatchcase(host, glob) for glob in self.globs)
 
     def selects(self, host: str, labels: dict[str, str]) -> bool:
-        return selects(list(self.hosts), self.labels, host, labels)
+        return self.selects_name(host) and all(
+            labels.get(key) == value for key, value in self.labels.items())
 
 
 @dataclass(frozen=True)
@@ -60,32 +73,47 @@ class Rules:
                 return index
         return None
 
+    @property
+    def takes_all(self) -> bool:
+        """Whether some wave selects every host (so no host is in no wave)."""
+        return any(not wave.labels and (not wave.hosts or "*" in wave.globs)
+                   for wave in self.waves)
+
     def wave_name(self, host: str, labels: dict[str, str]) -> str | None:
         index = self.wave_of(host, labels)
         return self.waves[index].name if index is not None else None
 
 
 def _until(value: Any) -> datetime | None:
-    """`until:` as YAML gives it: a quoted string, or a timestamp PyYAML already parsed."""
+    """`until:` as YAML gives it (a quoted string, or a timestamp PyYAML already parsed),
+    in UTC; None when it has no zone. Beyond what UTC can hold: the end of time."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else None
-    if isinstance(value, date):
+        moment = value if value.tzinfo else None
+    elif isinstance(value, date):
+        moment = None
+    else:
+        text = str(value)
+        moment = parse_iso(text) if ("Z" in text or "+" in text or text.count("-") > 2) \
+            else None
+    if moment is None:
         return None
-    text = str(value)
-    return parse_iso(text) if ("Z" in text or "+" in text or text.count("-") > 2) else None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        edge = datetime.max if moment.year > 1 else datetime.min
+        return edge.replace(tzinfo=UTC)
 
 
 def _covers(earlier: Wave, later: Wave) -> bool:
     """Whether every host `later` could select is certainly taken by `earlier` first."""
     if any(later.labels.get(key) != value for key, value in earlier.labels.items()):
         return False
-    if not earlier.hosts or "*" in earlier.hosts:
+    if not earlier.hosts or "*" in earlier.globs:
         return True
     if not later.hosts:
         return False
-    return all(pattern in earlier.hosts or (not GLOB & set(pattern) and any(
-        fnmatch.fnmatchcase(pattern, glob) for glob in earlier.hosts))
-        for pattern in later.hosts)
+    return all((pattern in later.names and earlier.selects_name(pattern))
+               or pattern in earlier.globs for pattern in later.hosts)
 
 
 def _problems(document: YamlDocument) -> list[str]:
@@ -115,9 +143,8 @@ def _problems(document: YamlDocument) -> list[str]:
                 break
         else:
             for position, pattern in enumerate(wave.hosts):
-                taken = [other.name for other in waves[:index]
-                         if not GLOB & set(pattern) and other.selects(pattern, {})
-                         and not other.labels]
+                taken = [other.name for other in waves[:index] if pattern in wave.names
+                         and not other.labels and other.selects_name(pattern)]
                 if taken:
                     at(("waves", index, "hosts", position),
                        f"host {pattern!r} is already in wave {taken[0]!r} (a host is in the "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -37,17 +37,26 @@ class Window:
             ((day - 1) % 7 in self.days and minute < self.end)
 
     def next_open(self, moment: datetime) -> datetime | None:
-        """When the window opens next after `moment` (within a week)."""
+        """When the window opens next after `moment` (within a week), in UTC. Around a
+        daylight-saving change a start time may come twice (either may be the one) or
+        not at all (the window then opens when the clock jumps, if it is still open)."""
         local = moment.astimezone(self.zone)
-        for offset in range(8):
+        found = []
+        for offset in range(9):
             day = local.date() + timedelta(days=offset)
             if day.weekday() not in self.days:
                 continue
-            opening = datetime.combine(day, time(self.start // 60, self.start % 60),
-                                       self.zone)
-            if opening > local:
-                return opening
-        return None
+            for fold in (0, 1):
+                start = datetime.combine(day, time(self.start // 60, self.start % 60),
+                                         self.zone).replace(fold=fold).astimezone(UTC)
+                for _ in range(180):  # a start in a skipped hour: open since the jump
+                    before = start - timedelta(minutes=1)
+                    if before <= moment or not self.contains(before):
+                        break
+                    start = before
+                if start > moment and self.contains(start):
+                    found.append(start)
+        return min(found) if found else None
 
 
 class WindowError(ValueError):

@@ -99,6 +99,10 @@ def _compose(text: str) -> tuple[yaml.Node | None, Any]:
         if node is not None and _expanded_size(node, {}) > MAX_NODES:
             raise yaml.YAMLError(f"the document expands to more than {MAX_NODES} nodes")
         return node, loader.construct_document(node) if node is not None else None
+    except (ValueError, OverflowError, RecursionError) as error:
+        # a value PyYAML cannot build (2026-13-45, a 5,000-digit int) or an alias cycle
+        reason = (str(error).splitlines() or [type(error).__name__])[0][:200]
+        raise yaml.YAMLError(f"a value cannot be read: {reason}") from None
     finally:
         loader.dispose()
 

@@ -19,6 +19,7 @@ from gitops_agent.plan.backoff import Backoff, note
 from gitops_agent.plan.decide import (
     APPLY,
     FAIL,
+    FAILED_STATES,
     HOLD,
     SUSPEND,
     UNCHANGED,
@@ -96,7 +97,18 @@ def waiting(previous: AppRecord | None, target: Target, decision: Decision) -> A
     log.info("%s: waiting: %s", target.app.name, message)
     if previous is None:
         return AppRecord(state="waiting", message=message, spec=spec_of(target.app))
+    if previous.state in FAILED_STATES:  # a failure stays visible while its retry waits
+        failure = previous.message.partition(" — retry held: ")[0]
+        return replace(previous, message=f"{failure} — retry held: {message}")
     return replace(previous, state="waiting", message=message)
+
+
+def crashed(previous: AppRecord | None, target: Target, error: Exception) -> AppRecord:
+    """An error of the agent's own while carrying out the app's decision: a failure."""
+    return replace(previous or AppRecord(state="failed"), state="failed",
+                   last_attempt="failed", config_commit=target.config_commit,
+                   spec=spec_of(target.app), failed_tasks=[],
+                   message=f"internal error: {type(error).__name__}: {error}")
 
 
 def counted(name: str, record: AppRecord, previous: AppRecord | None, retry: bool,

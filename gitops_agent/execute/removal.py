@@ -28,6 +28,10 @@ def remove(context: Context, name: str, record: AppRecord, config_commit: str) -
     there, else from the last commit the app was applied from). Returns the `removed`
     record, or a `failed` one to keep (and retry) when the playbook fails."""
     playbook = record.spec.get("remove_playbook")
+    if record.run_id is None and record.state == "waiting":  # a rollout gate held its first
+        log.info("%s: no longer selects this host and was never applied: forgetting it", name)
+        forget(context, name)
+        return replace(record, state="removed", message="removed (it was never applied)")
     if not playbook:
         log.info("%s: no longer selects this host and has no remove_playbook: forgetting it",
                  name)

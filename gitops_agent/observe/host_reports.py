@@ -59,9 +59,10 @@ class Branches:
                   for glob in hosts or ("",)}
         if "" in starts or not all(HOST_START.match(start) for start in starts):
             starts = {""}
-        specs = [f"+refs/heads/{pattern}:{LOCAL}{pattern}" for pattern in sorted(
-            f"{self.prefix}{start}*{self.suffix}" for start in starts)]
-        if self.shared and self._inner(self.shared) is None:  # not matched by the glob
+        patterns = sorted(f"{self.prefix}{start}*{self.suffix}" for start in starts)
+        specs = [f"+refs/heads/{pattern}:{LOCAL}{pattern}" for pattern in patterns]
+        if self.shared and not any(fnmatch.fnmatchcase(self.shared, pattern)
+                                   for pattern in patterns):  # not fetched by the globs
             specs.append(f"+refs/heads/{self.shared}:{LOCAL}{self.shared}")
         return specs
 
@@ -119,8 +120,9 @@ def _fetch(repo: Path, url: str, auth: git.Auth, branches: Branches,
     def matches(ref: str) -> bool:
         return any(fnmatch.fnmatchcase(ref, source) for source in sources)
 
-    local = {branch: sha for branch, sha in tips(repo).items()
-             if matches(f"refs/heads/{branch}")}
+    cached = tips(repo)
+    local = {branch: sha for branch, sha in cached.items() if matches(f"refs/heads/{branch}")}
+    _forget(repo, [branch for branch in cached if branch not in local])  # an older scope's
     if hosts is None or len(local) > NARROW:
         try:
             listed = git.ls_remote(url, auth, heads=True)

@@ -81,9 +81,12 @@ def peers(repo: Path, status: StatusConfig, auth: git.Auth, rules: Rules,
             peer = _restored(report.host, cache[report.blob])
         elif report.text is not None:
             peer = peer_of(report.host, report.text)
-        if peer is None:
+        if peer is None:  # it holds the waves its host could be in: never taken as done
+            problem = report.problem or "invalid YAML, over a bound, or not a report"
             log.info("the report of %s on %s cannot be read: %s", report.host, report.branch,
-                     report.problem or "not a report")
+                     problem)
+            if report.host:
+                found.append(Peer(report.host, problem=problem))
             continue
         found.append(peer)
         if report.blob:

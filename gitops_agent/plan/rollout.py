@@ -15,16 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from gitops_agent.clock import iso
-from gitops_agent.config.fleet import GLOB, Rules, describe_pause
+from gitops_agent.config.fleet import Rules, describe_pause
 from gitops_agent.config.windows import inside, next_open
 from gitops_agent.errors import FatalError
 from gitops_agent.plan import APPLY, Decision, Plan
 
 WAIT = "wait"
-HEALTHY = ("applied", "unchanged", "suspended", "drifted", "removed")
+APPLIED = ("applied", "unchanged")  # an app this host is about to apply, on an earlier host
+HEALTHY = ("applied", "unchanged", "suspended", "drifted", "removed")  # its other apps
 BROKEN = ("failed", "rolled_back", "blocked")
 
 
@@ -37,6 +38,7 @@ class Peer:
     seen: datetime | None = None  # its last pass
     config_commit: str | None = None
     apps: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)  # state, source
+    problem: str | None = None  # its report cannot be read: why
 
 
 @dataclass(frozen=True)
@@ -60,20 +62,20 @@ def local(rules: Rules, host: str, labels: Mapping[str, str], now: datetime,
         hold = (f"outside the rollout windows ({', '.join(w.text for w in rules.windows)})"
                 + (f"; the next opens at {iso(opening)}" if opening else ""))
     index = rules.wave_of(host, dict(labels))
-    leads = index is not None and index < len(rules.waves) - 1
+    # hosts in no wave wait for the last one too, unless it takes every host
+    leads = index is not None and (index < len(rules.waves) - 1 or not rules.takes_all)
+    asks = hold is None and bool(rules.waves) and index != 0
     if by_hand:
-        return Gate(None, wave, overridden=hold, leads=leads)
-    return Gate(hold, wave, hold is None and bool(rules.waves) and index != 0, leads=leads)
-
-
-def _age(seen: datetime, now: datetime) -> str:
-    minutes = int((now - seen).total_seconds() // 60)
-    return f"{minutes // 60} h {minutes % 60} min ago" if minutes >= 60 else \
-        f"{max(minutes, 0)} min ago"
+        past = hold or (f"wave {wave or '(none)'}: the earlier waves were not asked"
+                        if asks else None)
+        return Gate(None, wave, overridden=past, leads=leads)
+    return Gate(hold, wave, asks, leads=leads)
 
 
 def _verdict(peer: Peer, commit: str, pending: Mapping[str, str | None]) -> str | None:
     """None: done (the commit applied and healthy); 'failed: …'; or what it lacks."""
+    if peer.problem:
+        return f"the report of {peer.host} cannot be read ({peer.problem})"
     if peer.seen is None and peer.config_commit is None:
         return f"{peer.host} has never reported"
     if peer.config_commit != commit:
@@ -84,6 +86,8 @@ def _verdict(peer: Peer, commit: str, pending: Mapping[str, str | None]) -> str 
         state = peer.apps[broken[0]][0]
         return f"failed: {peer.host} reports {broken[0]} {state} at {commit[:12]}"
     for name, (state, source) in sorted(peer.apps.items()):
+        if name in pending and state not in APPLIED:  # SPEC §4b: applied or unchanged
+            return f"{peer.host} has not applied {name} yet ({state})"
         if state not in HEALTHY:
             return f"{peer.host} has not applied {name} yet ({state})"
         if name in pending and pending[name] is not None and source != pending[name]:
@@ -92,33 +96,50 @@ def _verdict(peer: Peer, commit: str, pending: Mapping[str, str | None]) -> str 
     return None
 
 
+def _members(rules: Rules, host: str, limit: int, peers: Iterable[Peer]
+             ) -> list[tuple[int, Peer]]:
+    """(wave, peer) of every host of waves 0..limit-1: its newest readable report; one
+    that cannot be read counts in the first wave its name could be in (its labels are
+    unknown), and a host a wave names that never reported counts as such."""
+    newest: dict[str, Peer] = {}
+    for peer in peers:
+        other = newest.get(peer.host)
+        if peer.host != host and (other is None or _rank(peer) > _rank(other)):
+            newest[peer.host] = peer
+    members = []
+    for peer in newest.values():
+        index = rules.wave_of(peer.host, dict(peer.labels)) if peer.problem is None \
+            else next((number for number, wave in enumerate(rules.waves)
+                       if wave.selects_name(peer.host)), None)
+        if index is not None and index < limit:
+            members.append((index, peer))
+    for index, wave in enumerate(rules.waves[:limit]):
+        members += [(index, Peer(name)) for name in wave.names
+                    if name != host and name not in newest and not wave.labels
+                    and rules.wave_of(name, {}) == index]
+    return sorted(members, key=lambda item: (item[0], item[1].host))
+
+
+def _rank(peer: Peer) -> tuple[bool, datetime]:
+    return peer.problem is None, peer.seen or datetime.min.replace(tzinfo=UTC)
+
+
 def waves(rules: Rules, host: str, labels: Mapping[str, str], commit: str,
           pending: Mapping[str, str | None], peers: Iterable[Peer], now: datetime,
           stale_after: float) -> str | None:
     """Why the earlier waves hold this host, or None when they are all done. `pending`
     maps each app to apply here to its source commit; `stale_after` (seconds) is when a
-    silent host is called stale."""
+    silent host is called stale, and fleet.yml's skip_stale_after can only lengthen it."""
     mine = rules.wave_of(host, dict(labels))
     limit = len(rules.waves) if mine is None else mine
-    reported: dict[str, Peer] = {}
-    for peer in peers:
-        other = reported.get(peer.host)
-        if peer.host != host and (other is None or (peer.seen or now) > (other.seen or now)):
-            reported[peer.host] = peer
-    members: list[tuple[int, Peer]] = []
-    for peer in reported.values():
-        index = rules.wave_of(peer.host, dict(peer.labels))
-        if index is not None and index < limit:
-            members.append((index, peer))
-    for index, wave in enumerate(rules.waves[:limit]):  # named hosts that never reported
-        members += [(index, Peer(name)) for name in wave.hosts if not GLOB & set(name)
-                    and name != host and name not in reported and not wave.labels
-                    and rules.wave_of(name, {}) == index]
+    members = _members(rules, host, limit, peers)
     behind = [(index, f"no host of wave {wave.name} has reported yet (an empty wave holds "
                       "the later ones: check its hosts and labels)")
               for index, wave in enumerate(rules.waves[:limit])
               if not any(member == index for member, _ in members)]
-    for index, peer in sorted(members, key=lambda item: (item[0], item[1].host)):
+    skip = None if rules.skip_stale_after is None else max(rules.skip_stale_after,
+                                                           stale_after)
+    for index, peer in members:
         verdict = _verdict(peer, commit, pending)
         if verdict is None:
             continue
@@ -126,12 +147,12 @@ def waves(rules: Rules, host: str, labels: Mapping[str, str], commit: str,
         if verdict.startswith("failed: "):
             return f"wave {name} failed: {verdict.removeprefix('failed: ')}; every later " \
                    "wave is held"
-        skip = rules.skip_stale_after
-        if skip is not None and (peer.seen is None or (now - peer.seen).total_seconds() > skip):
-            continue  # fleet.yml: hosts silent that long are not waited for
-        if peer.seen is not None and (now - peer.seen).total_seconds() > stale_after:
-            verdict += (f"; it is stale (last pass {_age(peer.seen, now)}) and holds the "
-                        "later waves until it reports (fleet.yml skip_stale_after)")
+        silent = None if peer.seen is None else (now - peer.seen).total_seconds()
+        if skip is not None and (silent is None or silent > skip):
+            continue  # fleet.yml: hosts stale that long are not waited for
+        if peer.seen is not None and silent is not None and silent > stale_after:
+            verdict += (f"; it is stale (last pass {iso(peer.seen)}) and holds the later "
+                        "waves until it reports (fleet.yml skip_stale_after)")
         behind.append((index, verdict))
     if not behind:
         return None

@@ -162,7 +162,7 @@ def gate(rules: Rules, peers: list[Peer] | Exception, host: str = "web-02",
     ([peer("web-01", state="rolled_back")], "wave canary failed"),
     ([peer("web-01", state="waiting")], "web-01 has not applied billing yet"),
     ([peer("web-01", source="9" * 40)], "has not reported billing at source 555555555555"),
-    ([peer("web-01", minutes=600, commit=OLD)], "it is stale (last pass 10 h 0 min ago)"),
+    ([peer("web-01", minutes=600, commit=OLD)], "it is stale (last pass 2026-12-02T02:00:00Z)"),
 ])
 def test_gate_second_wave_follows_canary(peers: list[Peer], held: str | None) -> None:
     outcome, asked = gate(WAVES, peers)
@@ -245,3 +245,68 @@ def test_hold_keeps_removals_waiting() -> None:
     held = rollout.hold(plan, "paused")
     assert held.remove == [] and held.waiting == ["old"] and held.held == "paused"
     assert held.decisions["billing"] == Decision(rollout.WAIT, ("paused", "first apply"))
+
+
+@pytest.mark.parametrize("state", ["suspended", "drifted", "removed"])
+def test_gate_pending_app_must_be_applied_or_unchanged_on_the_canary(state: str) -> None:
+    outcome, _ = gate(WAVES, [peer("web-01", state=state)])
+    assert f"web-01 has not applied billing yet ({state})" in str(outcome.plan.held)
+
+
+def test_gate_other_apps_of_the_canary_may_be_suspended() -> None:
+    canary = Peer("web-01", {}, NOW, C, {"billing": ("applied", SRC), "cron": ("suspended", None)})
+    assert gate(WAVES, [canary])[0].plan.held is None
+
+
+def test_gate_skip_stale_after_never_skips_a_host_that_is_not_stale() -> None:
+    rules = Rules(waves=WAVES.waves, skip_stale_after=300)  # shorter than stale_after (1800)
+    outcome, _ = gate(rules, [peer("web-01", minutes=20, commit=OLD)])
+    assert "web-01 has not reported" in str(outcome.plan.held)
+    assert gate(rules, [peer("web-01", minutes=31, commit=OLD)])[0].plan.held is None
+
+
+def test_gate_unreadable_report_holds_the_waves_its_name_could_be_in() -> None:
+    rules = Rules(waves=(Wave("canary", ("web-*",)), Wave("rest", ("*",))))
+    peers = [peer("web-01"), Peer("web-09", problem="invalid YAML")]
+    outcome, _ = gate(rules, peers, host="db-01", labels={})
+    assert "the report of web-09 cannot be read (invalid YAML)" in str(outcome.plan.held)
+    readable_too = [*peers, peer("web-09")]  # a readable report of it wins
+    assert gate(rules, readable_too, host="db-01", labels={})[0].plan.held is None
+
+
+def test_gate_stale_reason_names_the_time_not_an_age() -> None:
+    outcome, _ = gate(WAVES, [peer("web-01", minutes=125, commit=OLD)])
+    assert "it is stale (last pass 2026-12-02T09:55:00Z)" in str(outcome.plan.held)
+
+
+@pytest.mark.parametrize(("rules", "host", "leads"), [
+    (WAVES, "web-01", True),
+    (WAVES, "db-01", False),  # the last wave takes every host: no one waits for it
+    (Rules(waves=(Wave("canary", ("web-01",)), Wave("web", ("web-*",)))), "web-02", True),
+    (Rules(waves=(Wave("canary", ("web-01",)),)), "web-01", True),
+    (Rules(waves=(Wave("canary", ("web-01",)),)), "db-01", False),  # in no wave
+])
+def test_gate_leads_when_any_host_can_wait_for_it(rules: Rules, host: str, leads: bool) -> None:
+    assert rollout.local(rules, host, {}, NOW).leads is leads
+
+
+def test_gate_by_hand_past_the_waves_says_so() -> None:
+    outcome, asked = gate(WAVES, [], by_hand=True)
+    assert asked == [] and outcome.plan.held is None
+    assert outcome.gate.overridden == "wave web: the earlier waves were not asked"
+
+
+def test_rules_pause_until_beyond_utc_is_the_end_of_time(tmp_path: Path) -> None:
+    rules = load(tmp_path, 'pause: {reason: x, until: "9999-12-31T23:59:59-05:00"}\n')
+    assert rules is not None and rules.pause is not None and rules.pause.active(NOW)
+    assert fleet.describe_pause(rules.pause).startswith("paused by fleet.yml until 9999-")
+
+
+@pytest.mark.parametrize(("window", "now", "opens"), [
+    ("Sun 02:30-03:30 Europe/Berlin", "2026-10-25T01:10:00Z", "2026-10-25T01:30:00Z"),
+    ("Sun 02:30-04:00 Europe/Berlin", "2026-03-29T00:40:00Z", "2026-03-29T01:00:00Z"),
+    ("Sun 02:00-02:30 Europe/Berlin", "2026-03-29T00:40:00Z", "2026-04-05T00:00:00Z"),
+    ("Fri-Mon 00:00-24:00 UTC", "2026-12-02T12:00:00Z", "2026-12-04T00:00:00Z"),
+])
+def test_window_next_open_across_daylight_saving(window: str, now: str, opens: str) -> None:
+    assert windows.parse(window).next_open(at(now)) == at(opens)
