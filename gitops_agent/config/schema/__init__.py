@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -36,6 +37,21 @@ def _schema_text(name: str) -> str:
 def load_schema(name: str) -> dict[str, Any]:
     schema: dict[str, Any] = yaml.load(_schema_text(name), Loader=FastLoader)
     return schema
+
+
+KeyPath = tuple[str, dict[str, Any], bool]  # "notify[].url", its schema, whether required
+
+
+def key_paths(schema: dict[str, Any], prefix: str = "") -> Iterator[KeyPath]:
+    """(path, subschema, required) of every property at every level, in schema order."""
+    required = schema.get("required", ())
+    for key, spec in schema.get("properties", {}).items():
+        path = f"{prefix}{key}"
+        yield path, spec, key in required
+        yield from key_paths(spec, f"{path}.")
+        items = spec.get("items")
+        if isinstance(items, dict):
+            yield from key_paths(items, f"{path}[].")
 
 
 @cache
