@@ -1,5 +1,5 @@
 """The schemas' annotations: every key described with an example, defaults that are the
-loaders' own, and the commented sample made from them."""
+loaders' own, docs/config.md and the commented sample made from them."""
 
 from __future__ import annotations
 
@@ -15,10 +15,17 @@ import yaml
 from gitops_agent.config import load_agent_config, load_app
 from gitops_agent.config.fleet import rules_from_text
 from gitops_agent.config.schema import key_paths, load_schema, sample
+from gitops_agent.config.schema.docs import REGENERATE, render
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["agent", "app", "fleet"]
 ABSENT = object()
+
+
+def test_docs_config_md_is_the_render_of_the_schemas():
+    written = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+
+    assert written == render(), f"docs/config.md is out of date: run {REGENERATE}"
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -1,4 +1,5 @@
-"""JSON Schemas (kept as YAML) for the agent config and app files; also for editors."""
+"""JSON Schemas (kept as YAML) for the agent config, app files and fleet.yml; also for editors,
+the commented sample config and docs/config.md (docs.py)."""
 
 from __future__ import annotations
 
@@ -196,5 +197,6 @@ def sample(name: str) -> str:
     header = [f"# {schema.get('title', name)}", "#",
               *_comment(schema.get("description", ""), ""), "#",
               *_comment("Optional keys are commented out, with an example value: remove the "
-                        '"# " of a line (or of a whole block) to use it.', "")]
+                        '"# " of a line (or of a whole block) to use it. docs/config.md '
+                        "describes every key.", "")]
     return "\n".join(header + _sample_lines(schema, "")) + "\n"
