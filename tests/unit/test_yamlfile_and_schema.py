@@ -106,7 +106,7 @@ def test_load_yaml_reads_the_file(tmp_path):
 # --- schema ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["agent", "app"])
+@pytest.mark.parametrize("name", ["agent", "app", "fleet"])
 def test_load_schema_rejects_unknown_keys_at_the_top(name):
     schema = load_schema(name)
 
@@ -114,7 +114,7 @@ def test_load_schema_rejects_unknown_keys_at_the_top(name):
     assert schema["type"] == "object"
 
 
-@pytest.mark.parametrize("name", ["agent", "app"])
+@pytest.mark.parametrize("name", ["agent", "app", "fleet"])
 def test_load_schema_every_object_rejects_unknown_keys(name):
     def objects(node, path="$"):
         if isinstance(node, dict):
