@@ -5,8 +5,9 @@ completion, and the README's exit codes are the code's."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from tests.helpers import cli, state
+from tests.helpers import Remote, cli, git, state
 
 FIXED_PLAYBOOK = """\
 - hosts: all
@@ -62,3 +63,28 @@ def test_plan_check_says_would_change_never_applied(world):
     check = json.loads(as_json.stdout)["apps"][0]["check"]
     assert check == {"ok": True, "state": "would_change", "would_change": ["Write the greeting"],
                      "message": "1 task(s) would change: Write the greeting"}
+
+
+def _checkout_snapshot(path: Path) -> tuple[str, str, dict[str, str]]:
+    files = {str(file.relative_to(path)): file.read_text() for file in sorted(path.rglob("*"))
+             if file.is_file() and ".git" not in file.relative_to(path).parts}
+    return git("rev-parse", "HEAD", cwd=path), git("status", "--porcelain", cwd=path), files
+
+
+def test_plan_leaves_the_source_checkout_where_it_is(world, tmp_path):
+    source = Remote(tmp_path, "site-src")
+    first = source.write("index.html", "v1\n").commit("v1")
+    world.app("site", f"playbook: playbooks/record.yml\nsource: {{url: {source.url}}}\n")
+    world.config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+    checkout = world.state_dir / "repos" / "apps" / "site"
+    before = _checkout_snapshot(checkout)
+    assert before[0] == first
+    moved = source.write("index.html", "v2\n").write("new.txt", "new\n").commit("v2")
+
+    planned = cli("plan", config=world.config_path)
+    checked = cli("plan", "--check", config=world.config_path)
+
+    assert planned.returncode == 3 and checked.returncode == 3, planned.stderr + checked.stderr
+    assert f"source moved to {moved[:12]}" in planned.stdout
+    assert _checkout_snapshot(checkout) == before
