@@ -88,3 +88,36 @@ def test_plan_leaves_the_source_checkout_where_it_is(world, tmp_path):
     assert planned.returncode == 3 and checked.returncode == 3, planned.stderr + checked.stderr
     assert f"source moved to {moved[:12]}" in planned.stdout
     assert _checkout_snapshot(checkout) == before
+
+
+def test_suspend_and_resume_refuse_an_app_this_host_does_not_have(world):
+    world.app("web").app("db").config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+
+    misspelled = cli("suspend", "wbe", "--reason", "disk swap", config=world.config_path)
+    resumed = cli("resume", "wbe", config=world.config_path)
+
+    for done in (misspelled, resumed):
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.strip().splitlines() == [
+            "gitops-agent: error: host web-01 has no app 'wbe'; it has: db, web"]
+    assert not (world.state_dir / "suspended.json").exists()
+    (world.state_dir / "state.json").unlink()  # the config checkout's app files still say
+    assert cli("suspend", "db", "--reason", "r", config=world.config_path).returncode == 0
+    assert list(json.loads((world.state_dir / "suspended.json").read_text())) == ["db"]
+
+
+def test_suspend_before_any_pass_says_the_host_has_no_apps_yet(world):
+    done = cli("suspend", "web", "--reason", "r", config=world.config_path)
+    assert done.returncode == 2
+    assert "has no app 'web'; it has none yet (no pass has run here)" in done.stderr
+    assert not (world.state_dir / "suspended.json").exists()
+
+
+def test_resume_an_app_whose_app_file_is_gone(world):
+    world.state_dir.mkdir()
+    (world.state_dir / "suspended.json").write_text(
+        '{"old": {"reason": "r", "by": "ops@web-01", "at": "2026-01-01T00:00:00Z"}}')
+    done = cli("resume", "old", config=world.config_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((world.state_dir / "suspended.json").read_text()) == {}
