@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from gitops_agent.config.template import render
 from tests.helpers import Remote, cli, git, state
 
 FIXED_PLAYBOOK = """\
@@ -121,3 +122,52 @@ def test_resume_an_app_whose_app_file_is_gone(world):
     done = cli("resume", "old", config=world.config_path)
     assert done.returncode == 0, done.stderr
     assert json.loads((world.state_dir / "suspended.json").read_text()) == {}
+
+
+def _editor(tmp_path: Path, script: str) -> dict[str, str]:
+    path = tmp_path / "editor.sh"
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+    return {"EDITOR": str(path), "VISUAL": str(path)}
+
+
+def test_configure_starts_from_placeholders_not_live_looking_values(tmp_path):
+    target = tmp_path / "etc" / "config.yml"
+    seen = tmp_path / "seen.yml"
+    done = cli("configure", config=target, env=_editor(tmp_path, f'cp "$1" {seen}'))
+
+    assert done.returncode == 0, done.stderr
+    assert f"{target}: nothing changed: not saved" in done.stdout
+    assert not target.exists()
+    text = seen.read_text()
+    assert "  url: @CONFIG_URL@" in text and "# REQUIRED." in text
+    live = [line for line in text.splitlines()
+            if not line.lstrip().startswith("#") and ("web-01" in line or "example" in line)]
+    assert live == []
+
+
+def test_configure_names_a_placeholder_left_with_file_and_line(tmp_path):
+    target = tmp_path / "config.yml"
+    line = render().splitlines().index("  url: @CONFIG_URL@") + 1
+    done = cli("configure", config=target, env=_editor(
+        tmp_path, "sed -i 's/^interval: 60/interval: 30/' \"$1\""))
+
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"{target}:{line}: url: @CONFIG_URL@ is a placeholder: write the config repo's git "
+        "URL there", f"{target}: not written (the edit was invalid)"]
+    assert not target.exists()
+
+
+def test_configure_shows_every_problem_with_file_and_line_and_keeps_the_file(world, tmp_path):
+    before = world.config_path.read_text()
+    done = cli("configure", config=world.config_path, env=_editor(
+        tmp_path, "printf 'interval: -5\\nsplay: soon\\n' >> \"$1\""))
+
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert any(line.startswith(f"{world.config_path}:") and "interval: -5 is less than" in line
+               for line in lines), done.stderr
+    assert any(line.startswith(f"{world.config_path}:") and "splay: 'soon'" in line
+               for line in lines), done.stderr
+    assert world.config_path.read_text() == before
