@@ -14,6 +14,7 @@ from gitops_agent.config import AgentConfig, config_path, load_agent_config
 from gitops_agent.error_handler import exit_codes
 
 F = Callable[..., Any]
+PROG = "gitops-agent"
 
 
 def command(needs_config: bool = True, needs_path: bool = False) -> Callable[[F], F]:
@@ -55,7 +56,7 @@ def command(needs_config: bool = True, needs_path: bool = False) -> Callable[[F]
 @click.option("--debug", is_flag=True, help="Log everything; tracebacks on errors.")
 @click.option("--configure", "configure_flag", is_flag=True,
               help="Same as `gitops-agent configure`.")
-@click.version_option(__version__, prog_name="gitops-agent")
+@click.version_option(__version__, prog_name=PROG)
 @click.pass_context
 def main(context: click.Context, config_file: str | None, debug: bool,
          configure_flag: bool) -> None:
@@ -73,6 +74,21 @@ def configure_command(path: Path) -> int:
     from gitops_agent.commands.configure import configure
 
     return configure(path)
+
+
+@main.command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+@command(needs_config=False)
+def completion_command(shell: str) -> int:
+    """Print the shell completion script for SHELL (bash, zsh or fish).
+
+    \b
+    bash: eval "$(gitops-agent completion bash)"   (in ~/.bashrc)
+    zsh:  eval "$(gitops-agent completion zsh)"    (in ~/.zshrc)
+    fish: gitops-agent completion fish > ~/.config/fish/completions/gitops-agent.fish"""
+    from gitops_agent.commands.completion import completion
+
+    return completion(shell, PROG)
 
 
 @main.command("run")

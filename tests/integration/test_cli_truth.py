@@ -5,7 +5,10 @@ completion, and the README's exit codes are the code's."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from gitops_agent.config.template import render
 from tests.helpers import Remote, cli, git, state
@@ -171,3 +174,23 @@ def test_configure_shows_every_problem_with_file_and_line_and_keeps_the_file(wor
     assert any(line.startswith(f"{world.config_path}:") and "splay: 'soon'" in line
                for line in lines), done.stderr
     assert world.config_path.read_text() == before
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_prints_clicks_script_for_each_shell(shell, tmp_path):
+    done = cli("completion", shell)
+
+    assert done.returncode == 0, done.stderr
+    assert "gitops-agent" in done.stdout and "_GITOPS_AGENT_COMPLETE" in done.stdout
+    if shell == "bash":
+        script = tmp_path / "gitops-agent.bash"
+        script.write_text(done.stdout)
+        checked = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
+
+
+def test_completion_answers_the_shell_with_the_commands():
+    done = cli(env={"COMP_WORDS": "gitops-agent su", "COMP_CWORD": "1",
+                    "_GITOPS_AGENT_COMPLETE": "bash_complete"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["plain,suspend"]
