@@ -4,14 +4,22 @@ completion, and the README's exit codes are the code's."""
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from gitops_agent import errors
+from gitops_agent.cli import main
 from gitops_agent.config.template import render
+from gitops_agent.lock import hold
 from tests.helpers import Remote, cli, git, state
+
+PACKAGE = Path(errors.__file__).parent
+README = PACKAGE.parent / "README.md"
 
 FIXED_PLAYBOOK = """\
 - hosts: all
@@ -194,3 +202,121 @@ def test_completion_answers_the_shell_with_the_commands():
                     "_GITOPS_AGENT_COMPLETE": "bash_complete"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["plain,suspend"]
+
+
+# --- exit codes: README's table, errors.EXITS and the code agree ---------------------------
+
+def _command_line_section() -> str:
+    return README.read_text().split("\n## Command line\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _item_codes(text: str) -> set[int]:
+    """The codes that start an item of a list such as `0 all ok, 1 failed / 3 …`."""
+    return {int(code) for code in re.findall(r"(?:^|[,;/])\s*(\d+)\b", text)}
+
+
+def readme_exit_codes() -> dict[str, set[int]]:
+    """{command: the exit codes its row of the README's "Command line" table names}."""
+    table: dict[str, set[int]] = {}
+    for line in _command_line_section().splitlines():
+        if not line.startswith("| `"):
+            continue
+        command_cell, _, exit_cell = (cell.strip() for cell in
+                                      re.split(r"(?<!\\)\|", line)[1:-1])
+        for span in re.findall(r"`([^`]+)`", command_cell):
+            name = span.removeprefix("gitops-agent ").split()[0]
+            if not name.startswith("-"):  # `--configure`, an alias
+                table[name] = _item_codes(exit_cell)
+    return table
+
+
+def test_readme_table_names_every_command_with_the_codes_it_exits_with():
+    table = readme_exit_codes()
+
+    assert set(table) == set(errors.EXITS) == set(main.commands)
+    assert {name: codes for name, codes in table.items()} == {
+        name: set(codes) for name, codes in errors.EXITS.items()}
+
+
+def test_readme_names_the_codes_every_command_can_exit_with():
+    section = " ".join(_command_line_section().split())
+    sentence = section.split("Besides the codes in the table,")[1].split(".")[0]
+    assert {int(code) for code in re.findall(r"(?:exits|,)\s+(\d+)\b", sentence)} == set(
+        errors.COMMON_EXITS)
+
+
+def _returned_codes(path: Path, function: str | None = None) -> set[int]:
+    """Exit codes that int-returning functions of `path` return as constants (0, EXIT_*,
+    either side of `a if c else b`); only `function`, when given."""
+    codes: set[int] = set()
+
+    def values(node: ast.expr) -> list[ast.expr]:
+        return [*values(node.body), *values(node.orelse)] if isinstance(node, ast.IfExp) \
+            else [node]
+
+    for definition in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(definition, ast.FunctionDef) or (
+                function and definition.name != function) or not (
+                isinstance(definition.returns, ast.Name) and definition.returns.id == "int"):
+            continue
+        for node in ast.walk(definition):
+            if isinstance(node, ast.Return) and node.value is not None:
+                for value in values(node.value):
+                    if isinstance(value, ast.Constant) and isinstance(value.value, int):
+                        codes.add(value.value)
+                    elif isinstance(value, ast.Name) and value.id.startswith("EXIT_"):
+                        codes.add(getattr(errors, value.id))
+    return codes
+
+
+def _command_modules() -> dict[str, set[str]]:
+    """{commands/<module>.py: the commands cli.py runs from it}."""
+    found: dict[str, set[str]] = {}
+    for node in ast.parse((PACKAGE / "cli.py").read_text()).body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        names = [decorator.args[0].value for decorator in node.decorator_list
+                 if isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)
+                 and decorator.func.attr == "command" and decorator.args
+                 and isinstance(decorator.args[0], ast.Constant)]
+        modules = [item.module for item in ast.walk(node) if isinstance(item, ast.ImportFrom)
+                   and (item.module or "").startswith("gitops_agent.commands.")]
+        for name in names:
+            for module in modules:
+                found.setdefault(module.rpartition(".")[2], set()).add(name)
+    return found
+
+
+def test_codes_the_commands_return_are_documented_for_them():
+    modules = _command_modules()
+    assert set().union(*modules.values()) == set(main.commands)
+    sources = [(PACKAGE / "commands" / f"{module}.py", None, names)
+               for module, names in modules.items()]
+    sources += [(PACKAGE / "pass_.py", "exit_code_of", {"run"}),  # what run returns
+                (PACKAGE / "publish" / "fleet.py", "exit_code", {"fleet"})]
+    found = set()
+    for path, function, names in sources:  # run.py and watch.py return what they are given
+        documented = set().union(*(errors.EXITS[name] for name in names))
+        returned = _returned_codes(path, function)
+        assert returned <= documented, (path.name, sorted(returned - documented))
+        found |= returned
+    assert found == {0, 1, 2, 3, 4}
+
+
+def test_run_playbook_exits_75_while_another_run_holds_the_lock(world):
+    world.app("web").config_repo.commit()
+    with hold(world.state_dir / "lock"):
+        done = cli("run-playbook", "web", config=world.config_path)
+    assert done.returncode == errors.EXIT_LOCKED == 75, done.stderr
+    assert "another gitops-agent run holds" in done.stderr
+
+
+def test_init_exits_2_when_the_directory_has_app_files(tmp_path):
+    assert cli("init", str(tmp_path / "repo")).returncode == 0
+    again = cli("init", str(tmp_path / "repo"))
+    assert again.returncode == 2 and "already has app files" in again.stderr
+
+
+def test_help_shows_the_exit_codes_of_the_command():
+    done = cli("plan", "--help")
+    assert "Exit 0 nothing to do; 1 an error; 3 changes pending." in done.stdout
