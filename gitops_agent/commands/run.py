@@ -42,17 +42,19 @@ def print_result(result: PassResult) -> None:
 
 def print_json(result: PassResult, exit_code: int, check: bool = False) -> None:
     """The pass as one JSON document (`--json`): what each app did, and the exit code;
-    with `check`, each app's `would_change` tasks too (its state is would_change,
-    no_change or failed: check mode applies nothing)."""
+    with `check`, `check: true` and each app's `would_change` tasks too (its state is
+    would_change, no_change or failed: check mode applies nothing)."""
     apps: dict[str, dict[str, Any]] = {}
     for name, record in sorted(result.records.items()):
         apps[name] = {"state": record.state, "message": record.message,
                       "run_id": record.run_id}
         if check:
             apps[name]["would_change"] = record.drifted_tasks
-    click.echo(json.dumps({"exit_code": exit_code, "check": check,
-                           "config_commit": result.config_commit, "apps": apps,
-                           "invalid": result.invalid, "pushed": result.pushed}, indent=2))
+    document = {"exit_code": exit_code, "config_commit": result.config_commit, "apps": apps,
+                "invalid": result.invalid, "pushed": result.pushed}
+    if check:
+        document["check"] = True
+    click.echo(json.dumps(document, indent=2))
 
 
 def run(config: AgentConfig, apps: tuple[str, ...], force: bool, push: bool,
