@@ -1,3 +1,3 @@
-from gitops_agent.cli import main
+from gitops_agent.cli import PROG, main
 
-main()
+main(prog_name=PROG)  # as installed, so shell completion works through `python -m` too

@@ -12,8 +12,10 @@ import click
 from gitops_agent import __version__, git, log
 from gitops_agent.config import AgentConfig, config_path, load_agent_config
 from gitops_agent.error_handler import exit_codes
+from gitops_agent.errors import exit_help
 
 F = Callable[..., Any]
+PROG = "gitops-agent"
 
 
 def command(needs_config: bool = True, needs_path: bool = False) -> Callable[[F], F]:
@@ -55,7 +57,7 @@ def command(needs_config: bool = True, needs_path: bool = False) -> Callable[[F]
 @click.option("--debug", is_flag=True, help="Log everything; tracebacks on errors.")
 @click.option("--configure", "configure_flag", is_flag=True,
               help="Same as `gitops-agent configure`.")
-@click.version_option(__version__, prog_name="gitops-agent")
+@click.version_option(__version__, prog_name=PROG)
 @click.pass_context
 def main(context: click.Context, config_file: str | None, debug: bool,
          configure_flag: bool) -> None:
@@ -66,7 +68,7 @@ def main(context: click.Context, config_file: str | None, debug: bool,
         click.echo(context.get_help())
 
 
-@main.command("configure")
+@main.command("configure", epilog=exit_help("configure"))
 @command(needs_path=True)
 def configure_command(path: Path) -> int:
     """Edit the agent config in $EDITOR; it is saved only when valid (like visudo)."""
@@ -75,7 +77,22 @@ def configure_command(path: Path) -> int:
     return configure(path)
 
 
-@main.command("run")
+@main.command("completion", epilog=exit_help("completion"))
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+@command(needs_config=False)
+def completion_command(shell: str) -> int:
+    """Print the shell completion script for SHELL (bash, zsh or fish).
+
+    \b
+    bash: eval "$(gitops-agent completion bash)"   (in ~/.bashrc)
+    zsh:  eval "$(gitops-agent completion zsh)"    (in ~/.zshrc)
+    fish: gitops-agent completion fish > ~/.config/fish/completions/gitops-agent.fish"""
+    from gitops_agent.commands.completion import completion
+
+    return completion(shell, PROG)
+
+
+@main.command("run", epilog=exit_help("run"))
 @click.option("--app", "apps", multiple=True, help="Reconcile only this app (repeatable).")
 @click.option("--force", is_flag=True, help="Apply even what did not change.")
 @click.option("--no-push", is_flag=True, help="Do not push the status report.")
@@ -88,15 +105,13 @@ def configure_command(path: Path) -> int:
 @command()
 def run_command(config: AgentConfig, apps: tuple[str, ...], force: bool, no_push: bool,
                 drift_check: bool, allow_rewind: bool, as_json: bool) -> int:
-    """One reconcile pass (what a systemd timer calls).
-
-    Exit 0 all ok, 1 an app failed, 2 bad config, 75 another run holds the lock."""
+    """One reconcile pass (what a systemd timer calls)."""
     from gitops_agent.commands.run import run
 
     return run(config, apps, force, not no_push, drift_check, allow_rewind, as_json)
 
 
-@main.command("plan")
+@main.command("plan", epilog=exit_help("plan"))
 @click.option("--app", "apps", multiple=True, help="Plan only this app (repeatable).")
 @click.option("--check", "--diff", "check", is_flag=True,
               help="Also run each app to apply in Ansible's check+diff mode.")
@@ -104,15 +119,13 @@ def run_command(config: AgentConfig, apps: tuple[str, ...], force: bool, no_push
 @command()
 def plan_command(config: AgentConfig, apps: tuple[str, ...], check: bool,
                  as_json: bool) -> int:
-    """Which apps the next pass would apply, and why; runs nothing, moves nothing.
-
-    Exit 0 nothing to do, 1 an error, 3 changes pending."""
+    """Which apps the next pass would apply, and why; runs nothing, moves nothing."""
     from gitops_agent.commands.plan import plan
 
     return plan(config, apps, check, as_json)
 
 
-@main.command("watch")
+@main.command("watch", epilog=exit_help("watch"))
 @command()
 def watch_command(config: AgentConfig) -> int:
     """Daemon: a pass every interval, on watched-file edits and on config changes.
@@ -124,7 +137,7 @@ def watch_command(config: AgentConfig) -> int:
     return watch(config)
 
 
-@main.command("sync")
+@main.command("sync", epilog=exit_help("sync"))
 @command()
 def sync_command(config: AgentConfig) -> int:
     """Ask the running `watch` daemon for a pass now."""
@@ -133,7 +146,7 @@ def sync_command(config: AgentConfig) -> int:
     return sync(config)
 
 
-@main.command("run-playbook")
+@main.command("run-playbook", epilog=exit_help("run-playbook"))
 @click.argument("app")
 @click.option("--check", is_flag=True, help="Check mode: change nothing, record nothing.")
 @click.option("--diff", is_flag=True, help="Show the changes files would get.")
@@ -148,20 +161,17 @@ def run_playbook_command(config: AgentConfig, app: str, check: bool, diff: bool,
     return run_playbook(config, app, check, diff, as_json)
 
 
-@main.command("status")
+@main.command("status", epilog=exit_help("status"))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @command()
 def status_command(config: AgentConfig, as_json: bool) -> int:
-    """Last result of every app on this host, from local state.
-
-    Exit 0 all ok, 1 an app failed/blocked/rolled_back or the last pass failed,
-    4 no pass within 2 x interval (stale); 1 wins when both apply."""
+    """Last result of every app on this host, from local state."""
     from gitops_agent.commands.status import status
 
     return status(config, as_json)
 
 
-@main.command("fleet")
+@main.command("fleet", epilog=exit_help("fleet"))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--publish", is_flag=True,
               help="Also commit fleet.md and fleet.yml to branch gitops-fleet of the status "
@@ -173,16 +183,13 @@ def status_command(config: AgentConfig, as_json: bool) -> int:
 def fleet_command(config: AgentConfig, as_json: bool, publish: bool,
                   stale_after: int | None) -> int:
     """Every host's report, read from the status branches: failed and stale hosts, and
-    how far the newest config commit has come, wave by wave (fleet.yml).
-
-    Exit 0 all ok, 1 a host has a failed app (or the status repo cannot be read),
-    4 a host is stale."""
+    how far the newest config commit has come, wave by wave (fleet.yml)."""
     from gitops_agent.commands.fleet import fleet
 
     return fleet(config, as_json, publish, stale_after)
 
 
-@main.command("artifacts")
+@main.command("artifacts", epilog=exit_help("artifacts"))
 @click.argument("app")
 @click.argument("run_id", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -203,7 +210,7 @@ def _labels(context: click.Context, parameter: click.Parameter,
     return {key: value for key, _, value in pairs}
 
 
-@main.command("validate")
+@main.command("validate", epilog=exit_help("validate"))
 @click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--host", "hosts", multiple=True, metavar="NAME",
               help="Show which apps a host of this name gets (repeatable).")
@@ -213,13 +220,13 @@ def _labels(context: click.Context, parameter: click.Parameter,
 @command(needs_config=False)
 def validate_command(directory: Path, hosts: tuple[str, ...], labels: dict[str, str],
                      as_json: bool) -> int:
-    """Check a config repo checkout: schema, references, playbook syntax. Exit 0 or 2."""
+    """Check a config repo checkout: schema, references, playbook syntax."""
     from gitops_agent.commands.validate import validate
 
     return validate(directory, hosts, labels, as_json)
 
 
-@main.command("init")
+@main.command("init", epilog=exit_help("init"))
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @command(needs_config=False)
 def init_command(directory: Path) -> int:
@@ -229,7 +236,7 @@ def init_command(directory: Path) -> int:
     return init(directory)
 
 
-@main.command("import-legacy")
+@main.command("import-legacy", epilog=exit_help("import-legacy"))
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Config repo checkout to write apps/*.yml into.")
@@ -242,7 +249,7 @@ def import_legacy_command(source: Path, out: Path, force: bool) -> int:
     return import_legacy(source, out, force)
 
 
-@main.command("suspend")
+@main.command("suspend", epilog=exit_help("suspend"))
 @click.argument("app")
 @click.option("--reason", required=True, help="Why; shown in the report with who and when.")
 @command()
@@ -253,7 +260,7 @@ def suspend_command(config: AgentConfig, app: str, reason: str) -> int:
     return suspend(config, app, reason)
 
 
-@main.command("resume")
+@main.command("resume", epilog=exit_help("resume"))
 @click.argument("app")
 @command()
 def resume_command(config: AgentConfig, app: str) -> int:

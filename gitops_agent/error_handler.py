@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from gitops_agent.errors import EXIT_FAILED, ConfigError, FatalError
+from gitops_agent.errors import EXIT_FAILED, EXIT_INTERRUPTED, ConfigError, FatalError
 
 
 def say(message: str) -> None:
@@ -30,7 +30,7 @@ def exit_codes(debug: bool) -> Iterator[None]:
         raise SystemExit(error.exit_code) from None
     except KeyboardInterrupt:
         say("interrupted")
-        raise SystemExit(130) from None
+        raise SystemExit(EXIT_INTERRUPTED) from None
     except Exception as error:  # anything unforeseen: short line, traceback only with --debug
         if debug:
             traceback.print_exc()

@@ -567,7 +567,7 @@ if [[ -e $config_file ]]; then
     say "  (${ignored[*]} left it as it is: edit it with gitops-agent configure)"
   fi
 else
-  template=$script_dir/config.yml.template
+  template=$script_dir/../gitops_agent/config/agent.yml.template
   [[ -r $template ]] || die "the config template $template is missing"
   rendered=$work_dir/config.yml
   while IFS= read -r line || [[ -n $line ]]; do

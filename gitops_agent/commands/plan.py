@@ -15,7 +15,8 @@ from gitops_agent import git, git_objects
 from gitops_agent.commands.run import cancel_on_signals
 from gitops_agent.config import AgentConfig
 from gitops_agent.errors import EXIT_CHANGES_PENDING, EXIT_FAILED, EXIT_OK, GitError
-from gitops_agent.execute.apply import Context, changed_tasks, run_app
+from gitops_agent.execute.apply import Context, run_app
+from gitops_agent.execute.check_mode import changed_tasks, check_verdict
 from gitops_agent.layout import Layout
 from gitops_agent.observe import Observation, config_repo
 from gitops_agent.pass_ import preview
@@ -54,8 +55,9 @@ def _check(config: AgentConfig, observation: Observation, plan: Plan, scratch: P
     result = run_app(context, app, observation.config.directory, plan.commit,
                      view.source_commit, "plan --check")
     outcome = result.outcome
-    row["check"] = {"ok": outcome.ok, "would_change": changed_tasks(outcome),
-                    "message": outcome.message}
+    state, message = check_verdict(outcome)
+    row["check"] = {"ok": outcome.ok, "state": state, "would_change": changed_tasks(outcome),
+                    "message": message}
 
 
 def plan(config: AgentConfig, apps: tuple[str, ...], check: bool, as_json: bool) -> int:
@@ -102,9 +104,6 @@ def _print(decided: Plan, rows: list[dict[str, Any]]) -> None:
             click.echo(f"  {'':<24} {'check':<10} cannot tell: "
                        f"{result.get('error') or result['message']}")
         else:
-            tasks = result["would_change"]
-            click.echo(f"  {'':<24} {'check':<10} "
-                       + (f"{len(tasks)} task(s) would change: {', '.join(tasks)}"
-                          if tasks else "nothing would change"))
+            click.echo(f"  {'':<24} {'check':<10} {result['message']}")
     if not decided.pending and not decided.errors and not decided.held:
         click.echo("nothing to do")

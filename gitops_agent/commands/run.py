@@ -6,11 +6,13 @@ import json
 import signal
 import threading
 from types import FrameType
+from typing import Any
 
 import click
 
 from gitops_agent import git
 from gitops_agent.config import AgentConfig
+from gitops_agent.execute.check_mode import LABELS
 from gitops_agent.pass_ import BY_HAND, Options, Pass, PassResult
 
 
@@ -32,18 +34,27 @@ def print_result(result: PassResult) -> None:
     for name, record in sorted(result.records.items()):
         run = f" (run {record.run_id[:12]})" if record.run_id and record.state not in QUIET \
             else ""
-        click.echo(f"{name:<24} {record.state:<11} {record.message}{run}")
+        label = LABELS.get(record.state, record.state)
+        click.echo(f"{name:<24} {label:<12} {record.message}{run}")
     if not result.records:
         click.echo("no apps select this host")
 
 
-def print_json(result: PassResult, exit_code: int) -> None:
-    """The pass as one JSON document (`--json`): what each app did, and the exit code."""
-    apps = {name: {"state": record.state, "message": record.message, "run_id": record.run_id}
-            for name, record in sorted(result.records.items())}
-    click.echo(json.dumps({"exit_code": exit_code, "config_commit": result.config_commit,
-                           "apps": apps, "invalid": result.invalid, "pushed": result.pushed},
-                          indent=2))
+def print_json(result: PassResult, exit_code: int, check: bool = False) -> None:
+    """The pass as one JSON document (`--json`): what each app did, and the exit code;
+    with `check`, `check: true` and each app's `would_change` tasks too (its state is
+    would_change, no_change or failed: check mode applies nothing)."""
+    apps: dict[str, dict[str, Any]] = {}
+    for name, record in sorted(result.records.items()):
+        apps[name] = {"state": record.state, "message": record.message,
+                      "run_id": record.run_id}
+        if check:
+            apps[name]["would_change"] = record.drifted_tasks
+    document = {"exit_code": exit_code, "config_commit": result.config_commit, "apps": apps,
+                "invalid": result.invalid, "pushed": result.pushed}
+    if check:
+        document["check"] = True
+    click.echo(json.dumps(document, indent=2))
 
 
 def run(config: AgentConfig, apps: tuple[str, ...], force: bool, push: bool,
@@ -71,7 +82,7 @@ def run_playbook(config: AgentConfig, app: str, check: bool, diff: bool,
         click.echo(f"run-playbook overrides the rollout rules: {result.overridden}", err=True)
     code = 1 if result.exit_code else 0
     if as_json:
-        print_json(result, code)
+        print_json(result, code, check)
     else:
         print_result(result)
     return code

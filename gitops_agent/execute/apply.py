@@ -13,7 +13,8 @@ from typing import Any
 from gitops_agent.clock import now_iso
 from gitops_agent.config import AgentConfig, App, load_app
 from gitops_agent.errors import ConfigError, GitError
-from gitops_agent.execute import ansible_env, checkouts, events, health, runner
+from gitops_agent.execute import ansible_env, checkouts, health, runner
+from gitops_agent.execute.check_mode import changed_tasks, check_verdict
 from gitops_agent.execute.tracing import Reads
 from gitops_agent.git import Auth
 from gitops_agent.layout import Layout
@@ -166,27 +167,26 @@ def apply(context: Context, target: Target, previous: AppRecord | None) -> AppRe
                                     target.source_commit, context.auth, what=app.source.ref)
         except GitError as error:
             return _failed(previous, target, f"source checkout failed: {error}")
-    log.info("%s: applying (%s)", app.name, target.reason or "asked")
+    log.info("%s: %s (%s)", app.name, "checking" if context.check else "applying",
+             target.reason or "asked")
     result = run_app(context, app, context.layout.config_checkout, target.config_commit,
                       target.source_commit, target.reason, trace=True)
     outcome = result.outcome
-    message, failed_tasks = outcome.message, outcome.failed_tasks
-    if healed:
-        message = f"{message} ({healed})"
+    note = f" ({healed})" if healed else ""
+    if context.check:
+        return checked(target, result, note)
+    message, failed_tasks = outcome.message + note, outcome.failed_tasks
     ok = outcome.ok
-    if ok and app.health and not context.check:
+    if ok and app.health:
         problem = health.check(app.name, app.health, context.cancel)
         if problem:
             ok, message = False, problem
             failed_tasks = [{"task": "health check", "module": "gitops-agent.health",
                              "msg": problem}]
-    verb = ("checked" if ok else "check failed") if context.check else \
-        ("applied" if ok else "failed")
-    log.log(logging.INFO if ok else logging.ERROR, "%s: %s — %s (run %s)", app.name, verb,
-            message, result.run_id)
-    good = ok and not context.check
+    log.log(logging.INFO if ok else logging.ERROR, "%s: %s — %s (run %s)", app.name,
+            "applied" if ok else "failed", message, result.run_id)
     base = previous or AppRecord(state="applied")
-    traced = None if context.check else inputs_of(context, target, result.reads)
+    traced = inputs_of(context, target, result.reads)
     record = replace(
         base,
         state="applied" if ok else "failed",
@@ -198,24 +198,33 @@ def apply(context: Context, target: Target, previous: AppRecord | None) -> AppRe
         stats=outcome.stats,
         failed_tasks=failed_tasks,
         run_id=result.run_id,
-        last_attempt=base.last_attempt if context.check else ("ok" if ok else "failed"),
-        inputs=traced if good else base.inputs,
-        failed_inputs=None if good else traced,
-        good_source_commit=target.source_commit if good else base.good_source_commit,
-        good_config_commit=target.config_commit if good else base.good_config_commit,
+        last_attempt="ok" if ok else "failed",
+        inputs=traced if ok else base.inputs,
+        failed_inputs=None if ok else traced,
+        good_source_commit=target.source_commit if ok else base.good_source_commit,
+        good_config_commit=target.config_commit if ok else base.good_config_commit,
         spec=spec_of(app),
         restored=None,
-        drifted_tasks=changed_tasks(outcome) if context.check else [],
-        last_success=now_iso() if good else base.last_success,
+        drifted_tasks=[],
+        last_success=now_iso() if ok else base.last_success,
     )
-    if not ok and app.rollback and not context.check and not context.cancel.is_set():
+    if not ok and app.rollback and not context.cancel.is_set():
         return roll_back(context, target, record)
     return record
 
 
-def changed_tasks(outcome: events.Outcome) -> list[str]:
-    """Names of the tasks that changed (in check mode: that would change)."""
-    return [task.task for task in outcome.tasks if task.status == "changed"]
+def checked(target: Target, result: runner.RunResult, note: str = "") -> AppRecord:
+    """The record of a check-mode run, for the command's output only (check mode records
+    nothing): no inputs, no good revisions, no health check, no rollback."""
+    outcome = result.outcome
+    state, message = check_verdict(outcome)
+    log.log(logging.ERROR if state == "failed" else logging.INFO, "%s: %s (run %s)",
+            target.app.name, message, result.run_id)
+    return AppRecord(state=state, message=message + note, source_commit=target.source_commit,
+                     config_commit=target.config_commit, started=result.started,
+                     duration=result.duration, stats=outcome.stats,
+                     failed_tasks=outcome.failed_tasks, run_id=result.run_id,
+                     spec=spec_of(target.app), drifted_tasks=changed_tasks(outcome))
 
 
 def check_drift(context: Context, target: Target) -> tuple[list[str], str | None]:

@@ -14,6 +14,7 @@ from typing import Any
 from gitops_agent import clock
 from gitops_agent.config import APP_NAME
 from gitops_agent.execute.apply import Context, Target, apply, check_drift, spec_of
+from gitops_agent.execute.check_mode import would_change
 from gitops_agent.plan import Plan
 from gitops_agent.plan.backoff import Backoff, note
 from gitops_agent.plan.decide import (
@@ -79,7 +80,7 @@ def drift(context: Context, target: Target, previous: AppRecord,
         return apply(context, replace(target, reason=f"self-heal: drift in {names}"), previous)
     log.warning("%s: drifted: %s", target.app.name, names)
     return replace(previous, state="drifted", drifted_tasks=tasks,
-                   message=f"drift: {len(tasks)} task(s) would change: {names}")
+                   message=f"drift: {would_change(tasks)}")
 
 
 def held(previous: AppRecord, target: Target, why: str) -> AppRecord:

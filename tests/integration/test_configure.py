@@ -35,16 +35,16 @@ def test_configure_refuses_an_invalid_edit_and_keeps_the_file(world, tmp_path):
     assert [path.name for path in world.config_path.parent.glob(".agent.yml.edit-*")] == []
 
 
-def test_configure_without_a_config_starts_from_a_commented_sample(tmp_path):
+def test_configure_without_a_config_starts_from_the_commented_template(tmp_path):
     target = tmp_path / "etc" / "config.yml"
     done = cli("configure", config=target, env=editor(
-        tmp_path, "sed -i 's#git@git.example.com:ops/fleet.git#/srv/fleet.git#' \"$1\""))
+        tmp_path, "sed -i 's#@CONFIG_URL@#/srv/fleet.git#' \"$1\""))
     assert done.returncode == 0, done.stderr
     text = target.read_text()
-    assert "# Seconds between passes in watch mode." in text
+    assert "# Seconds between passes of the daemon" in text
     assert yaml.safe_load(text)["config_repo"]["url"] == "/srv/fleet.git"
 
 
 def test_configure_unchanged_says_so(world, tmp_path):
     done = cli("configure", config=world.config_path, env=editor(tmp_path, "true"))
-    assert done.returncode == 0 and "no changes" in done.stdout
+    assert done.returncode == 0 and "nothing changed: not saved" in done.stdout

@@ -32,7 +32,7 @@ from tests.helpers import free_port, keygen, start_sshd
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL = REPO / "install" / "install.sh"
-TEMPLATE = REPO / "install" / "config.yml.template"
+TEMPLATE = REPO / "gitops_agent" / "config" / "agent.yml.template"
 UNIT_TEMPLATES = REPO / "install" / "systemd"
 DAEMON_UNITS = ["gitops-agent.service"]
 TIMER_UNITS = ["gitops-agent-run.service", "gitops-agent-run.timer"]
