@@ -1,10 +1,9 @@
 """The schemas' annotations: every key described with an example, defaults that are the
-loaders' own, docs/config.md and the commented sample made from them."""
+loaders' own, and docs/config.md made from them."""
 
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import yaml
 
 from gitops_agent.config import load_agent_config, load_app
 from gitops_agent.config.fleet import rules_from_text
-from gitops_agent.config.schema import key_paths, load_schema, sample
+from gitops_agent.config.schema import key_paths, load_schema
 from gitops_agent.config.schema.docs import REGENERATE, render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,7 +131,7 @@ def test_fleet_schema_defaults_are_the_loaders():
     _check_defaults("fleet", {}, load, _defaults("fleet"))
 
 
-# --- the commented sample ------------------------------------------------------------------------
+# --- the examples -------------------------------------------------------------------------------
 
 
 def _example_document(schema: dict[str, Any]) -> Any:
@@ -143,59 +142,6 @@ def _example_document(schema: dict[str, Any]) -> Any:
     if isinstance(items, dict) and "properties" in items:
         return [_example_document(items)]
     return copy.deepcopy(schema["example"])
-
-
-def _unshown(text: str, schema: dict[str, Any]) -> list[str]:
-    """The key paths whose key is on no line of `text` (commented out or not)."""
-    keys = {match.group(1) for match in re.finditer(r"^[ #]*(?:- )?'?([a-z_]+)'?:", text, re.M)}
-    return [path for path, _, _ in key_paths(schema)
-            if path.split(".")[-1].removesuffix("[]") not in keys]
-
-
-def test_sample_agent_config_loads_and_shows_every_key(tmp_path):
-    text = sample("agent")
-    path = tmp_path / "config.yml"
-    path.write_text(text, encoding="utf-8")
-
-    config = load_agent_config(path)  # the required keys, with their examples
-
-    assert config.config_repo.url == load_schema("agent")["properties"]["config_repo"][
-        "properties"]["url"]["example"]
-    assert _unshown(text, load_schema("agent")) == []
-    assert max(len(line) for line in text.splitlines()) <= 90
-
-
-def _uncommented(text: str) -> str:
-    """`text` with every commented-out key (and the rest of its block) uncommented."""
-    lines: list[str] = []
-    block: str | None = None  # the indentation of the commented-out block we are in
-    for line in text.splitlines():
-        if block is not None and line.startswith(f"{block}#   "):
-            lines.append(block + line[len(block) + 2:])
-            continue
-        key = re.match(r"^(\s*)# '?[a-z_]+'?:", line)
-        block = key.group(1) if key else None
-        lines.append(block + line[len(block) + 2:] if block is not None else line)
-    return "\n".join(lines) + "\n"
-
-
-def test_sample_agent_config_uncommented_has_every_key_and_loads(tmp_path):
-    text = _uncommented(sample("agent"))
-    path = tmp_path / "config.yml"
-    path.write_text(text, encoding="utf-8")
-
-    config = load_agent_config(path)
-
-    assert yaml.safe_load(text) == _example_document(load_schema("agent"))
-    assert config.host == "web-01" and config.runner.workers == 4
-
-
-@pytest.mark.parametrize("name", ["app", "fleet"])
-def test_sample_app_and_fleet_are_all_comments(name):
-    text = sample(name)
-
-    assert yaml.safe_load(text) is None
-    assert _unshown(text, load_schema(name)) == []
 
 
 def test_every_example_of_the_agent_config_together_loads(tmp_path):

@@ -1,5 +1,5 @@
-"""JSON Schemas (kept as YAML) for the agent config, app files and fleet.yml; also for editors,
-the commented sample config and docs/config.md (docs.py)."""
+"""JSON Schemas (kept as YAML) for the agent config, app files and fleet.yml; also for editors
+and docs/config.md (docs.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import tempfile
-import textwrap
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
@@ -135,68 +133,7 @@ def schema_problems(document: YamlDocument, name: str) -> list[str]:
     return [text for _, text in sorted(found)]
 
 
-SAMPLE_WIDTH = 88
-
-
 def flow(value: Any) -> str:
     """`value` as one line of YAML (flow style)."""
     text: str = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1000)
     return text.removesuffix("\n...\n").strip()
-
-
-def _comment(text: str, indent: str) -> list[str]:
-    """`text` as comment lines, wrapped but never inside a `code span`, nor so that a line
-    starts with `word:` and reads like a commented-out key."""
-    glued = re.sub(r"`[^`]*`", lambda code: code.group().replace(" ", "\0"), text)
-    width = max(SAMPLE_WIDTH - len(indent) - 2, 40)
-    lines = textwrap.wrap(glued, width, break_on_hyphens=False)
-    while width > 40 and any(re.match(r"[a-z_]+:", line) for line in lines[1:]):
-        width -= 1
-        lines = textwrap.wrap(glued, width, break_on_hyphens=False)
-    return [f"{indent}# " + line.replace("\0", " ") for line in lines]
-
-
-def _entry(key: str, spec: dict[str, Any], indent: str, live: bool) -> list[str]:
-    """`key:` with its example: a nested object or list of objects key by key."""
-    items = spec.get("items")
-    if spec.get("type") == "object" and "properties" in spec:
-        return [f"{indent}{key}:", *_sample_lines(spec, indent + "  ", live)]
-    if spec.get("type") == "array" and isinstance(items, dict) and "properties" in items:
-        body = _sample_lines(items, indent + "    ", live=False)
-        first = next(index for index, line in enumerate(body)
-                     if not line.lstrip().startswith("#"))
-        body[first] = f"{indent}  - {body[first].lstrip()}"
-        return [f"{indent}{key}:", *body]
-    rendered = flow({key: spec.get("example", spec.get("default"))})
-    return [f"{indent}{rendered[1:-1]}"]
-
-
-def _sample_lines(schema: dict[str, Any], indent: str, live: bool = True) -> list[str]:
-    """Each key with its description (and default) as comments. In a `live` object the
-    optional keys are commented out; inside a commented-out block nothing is commented
-    twice, so removing one "# " from each of its lines gives every key with its example."""
-    lines: list[str] = []
-    for key, spec in schema.get("properties", {}).items():
-        if not indent:
-            lines.append("")  # a blank line before each top-level key
-        text = spec.get("description", "")
-        if "default" in spec:
-            text += f" Default: {flow(spec['default'])}."
-        required = key in schema.get("required", ())
-        block = _entry(key, spec, indent, live and required)
-        if live and not required:
-            block = [f"{indent}# {line[len(indent):]}" for line in block]
-        lines += _comment(text.strip(), indent) + block
-    return lines
-
-
-def sample(name: str) -> str:
-    """A commented sample document made from the schema's descriptions and examples: the
-    required keys with their example, every optional key commented out with its own."""
-    schema = load_schema(name)
-    header = [f"# {schema.get('title', name)}", "#",
-              *_comment(schema.get("description", ""), ""), "#",
-              *_comment("Optional keys are commented out, with an example value: remove the "
-                        '"# " of a line (or of a whole block) to use it. docs/config.md '
-                        "describes every key.", "")]
-    return "\n".join(header + _sample_lines(schema, "")) + "\n"
