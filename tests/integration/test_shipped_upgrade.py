@@ -24,7 +24,7 @@ from tests.helpers import runs, state
 from tests.integration.test_deploy import Deploy, make_deploy, run
 
 READ_BY_DEPLOY = "roles/gitops_files/tasks/main.yml"
-NOT_READ = "roles/gitops_source/tasks/releases.yml"  # only for a source with releases
+NOT_READ = "roles/gitops_health/tasks/main.yml"  # only for an app with a health check
 
 
 @pytest.fixture
