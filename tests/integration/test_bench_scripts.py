@@ -82,3 +82,14 @@ def test_bench_waves_quick_run_makes_one_network_call_per_quiet_waiting_pass():
             assert f"{where} wall time of one call: " in done.stdout
             assert f"{where} network calls per call: {calls} (" in done.stdout
     assert "reproduce: .venv/bin/python bench/bench_waves.py --quick" in done.stdout
+
+
+@pytest.mark.slow
+def test_bench_deploy_short_run_prints_each_figure():
+    done = bench("bench/bench_deploy.py", "--files", "20")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    for figure in ("first deploy", "no-op", "4-file change"):
+        assert f"deploy    20 files  {figure}" in done.stdout
+    assert "commands ran 1x" in done.stdout and "commands ran 2x" in done.stdout
+    assert "reproduce: bench/bench_deploy.py --files 20" in done.stdout
