@@ -113,6 +113,18 @@ def load_bounded(text: str) -> Any:
     return _compose(text)[1]
 
 
+def load_mapping(text: str | None) -> dict[Any, Any] | None:
+    """load_bounded for text another host wrote: the mapping it holds, or None when it is
+    empty, not YAML, over a bound, or not a mapping."""
+    if not text:
+        return None
+    try:
+        data = load_bounded(text)
+    except (yaml.YAMLError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def parse_yaml(text: str, path: Path) -> YamlDocument:
     """Parse one YAML document (safe loader, bounded); raise YamlSyntaxError with the line."""
     try:

@@ -14,13 +14,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gitops_agent import git
 from gitops_agent.clock import iso, parse_iso
 from gitops_agent.config import StatusConfig
 from gitops_agent.config.fleet import Rules
-from gitops_agent.config.yamlfile import load_bounded
+from gitops_agent.config.yamlfile import load_mapping
 from gitops_agent.observe import host_reports
 from gitops_agent.plan.rollout import Peer
 from gitops_agent.record.state import write_atomically
@@ -37,11 +35,8 @@ def _short(value: Any, limit: int = 64) -> str | None:
 
 def peer_of(host: str, text: str) -> Peer | None:
     """What the gate needs of one report; None when it is not a report."""
-    try:
-        data = load_bounded(text)
-    except (yaml.YAMLError, RecursionError):
-        return None
-    if not isinstance(data, dict):
+    data = load_mapping(text)
+    if data is None:
         return None
     labels = data["labels"] if isinstance(data.get("labels"), dict) else {}
     apps = data["apps"] if isinstance(data.get("apps"), dict) else {}

@@ -24,7 +24,7 @@ import yaml
 from gitops_agent.clock import iso, parse_iso
 from gitops_agent.config.fleet import GLOB, Rules
 from gitops_agent.config.windows import inside, next_open
-from gitops_agent.config.yamlfile import load_bounded
+from gitops_agent.config.yamlfile import load_bounded, load_mapping
 from gitops_agent.errors import EXIT_FAILED, EXIT_OK, EXIT_STALE
 from gitops_agent.plan.decide import FAILED_STATES
 from gitops_agent.plan.rollout import BROKEN, HEALTHY
@@ -250,11 +250,8 @@ def news(document_text: str) -> Any:
     """What fleet.yml says beyond the clock: no `generated`, no host's `last_pass` (a
     heartbeat is not news: it replaces the published tip instead of adding a commit).
     None when the text cannot be read."""
-    try:
-        document = load_bounded(document_text)
-    except (yaml.YAMLError, RecursionError):
-        return None
-    if not isinstance(document, dict):
+    document = load_mapping(document_text)
+    if document is None:
         return None
     hosts = document.get("hosts")
     return {**document, "generated": None,

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from gitops_agent import __version__
-from gitops_agent.config.yamlfile import load_bounded
+from gitops_agent.config.yamlfile import load_mapping
 
 STATES = ("applied", "unchanged", "failed", "removed", "suspended", "blocked",
           "rolled_back", "drifted", "waiting")
@@ -70,13 +70,7 @@ def to_yaml(report: dict[str, Any]) -> str:
 
 def parse(text: str | None) -> dict[str, Any] | None:
     """A report read back from a branch (anyone with push access may have written it)."""
-    if not text:
-        return None
-    try:
-        old = load_bounded(text)
-    except (yaml.YAMLError, RecursionError):
-        return None
-    return old if isinstance(old, dict) else None
+    return load_mapping(text)
 
 
 def content(report: dict[str, Any] | None) -> dict[str, Any] | None:
