@@ -262,7 +262,7 @@ def gated(config: AgentConfig, repo: Path, auth: git.Auth, state: State,
         plan, rules, config.host, config.labels, clock.now(),
         {name: view.source_commit for name, view in observation.apps.items()},
         state.released, lambda limit: waves.peers(repo, config.status, auth, rules, limit)
-        if rules else [], 2 * config.status.heartbeat + config.interval, by_hand)
+        if rules else [], config.stale_after, by_hand)
     if outcome.gate.leads and not config.status.enabled:
         log.warning("a later rollout wave waits for this host, but status.enabled is false: "
                     "it never reports, so that wave waits for ever (or skip_stale_after)")

@@ -20,11 +20,6 @@ from gitops_agent.publish import fleet as overview
 from gitops_agent.publish import fleet_branch, fleet_render
 
 
-def stale_window(config: AgentConfig) -> int:
-    """Default --stale-after: two heartbeats and a pass (SPEC §6)."""
-    return 2 * config.status.heartbeat + config.interval
-
-
 def config_head(repo: Path, config: AgentConfig, auth: git.Auth) -> overview.Head | None:
     """The config branch's head and its fleet.yml, for the waves' progress; None, and one
     warning line, when either cannot be read: the hosts' reports still count as ever."""
@@ -67,7 +62,7 @@ def fleet(config: AgentConfig, as_json: bool, publish: bool, stale_after: int | 
         moment = now()
         document = overview.overview(views, unreadable, moment,
                                      stale_after if stale_after is not None
-                                     else stale_window(config), head)
+                                     else config.stale_after, head)
         if as_json:
             click.echo(json.dumps(document, indent=2))
         else:

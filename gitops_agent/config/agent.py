@@ -71,6 +71,12 @@ class AgentConfig:
     metrics_textfile: str | None = None
     notify: tuple[NotifyTarget, ...] = ()
 
+    @property
+    def stale_after(self) -> int:
+        """Seconds without a pass after which another host calls this one stale (SPEC §6):
+        two heartbeats and a pass."""
+        return 2 * self.status.heartbeat + self.interval
+
 
 def default_state_dir() -> Path:
     if os.geteuid() == 0:
