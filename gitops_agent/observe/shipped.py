@@ -26,10 +26,10 @@ from typing import Any
 
 from gitops_agent.execute import ansible_env
 from gitops_agent.observe import watch
+from gitops_agent.observe.tree import DIR, FILE, MISSING
 
 SHIPPED_FACT = "shipped content"
 FILES, LISTINGS = "files", "listings"
-MISSING, FILE, DIR = "missing", "file", "dir"
 KINDS = (MISSING, FILE, DIR)  # what a probe records; anything else is a read file's digest
 _digests: dict[str, tuple[tuple[int, ...], str]] = {}  # path -> (its stat, its sha256)
 

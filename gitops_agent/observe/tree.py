@@ -9,6 +9,8 @@ from pathlib import Path
 from gitops_agent import git_objects
 
 BLOB, TREE = "blob", "tree"
+# what a recorded input path was, besides a read file's digest (plan/inputs.py, shipped.py)
+MISSING, FILE, DIR = "missing", "file", "dir"
 
 
 @dataclass

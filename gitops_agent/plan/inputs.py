@@ -21,13 +21,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gitops_agent.observe.shipped import SHIPPED_FACT
-from gitops_agent.observe.tree import BLOB, Tree
+from gitops_agent.observe.tree import BLOB, DIR, FILE, MISSING, Tree
 from gitops_agent.plan import shipped
 
 __all__ = ["Inputs", "Tree", "changes", "from_dict", "record", "uses"]
 
 FORMAT = 2  # bumped when the recorded form changes: older records mean "unknown"
-MISSING, FILE, DIR = "missing", "file", "dir"
 SHOWN = 3  # changed paths named in a reason; the rest are counted
 
 
