@@ -137,8 +137,8 @@ REMOVE_PLAYBOOK = """\
 """
 
 
-def test_app_withdrawn_while_its_first_apply_waited_runs_no_remove_playbook(
-        fleet: Fleet) -> None:
+def first_apply_held(fleet: Fleet) -> None:
+    """An app with a remove_playbook, whose first apply on web-01 a pause holds."""
     later = datetime.now(UTC) + timedelta(days=1)
     fleet.repo.write("playbooks/remove.yml", REMOVE_PLAYBOOK)
     fleet.repo.write("apps/site.yml", "playbook: playbooks/site.yml\n"
@@ -148,6 +148,11 @@ def test_app_withdrawn_while_its_first_apply_waited_runs_no_remove_playbook(
     fleet.repo.commit("site, during a freeze")
     assert fleet.run("web-01").returncode == 0
     assert fleet.app("web-01")["state"] == "waiting" and fleet.version("web-01") is None
+
+
+def test_app_withdrawn_while_its_first_apply_waited_runs_no_remove_playbook(
+        fleet: Fleet) -> None:
+    first_apply_held(fleet)
     fleet.repo.remove("apps/site.yml").remove("fleet.yml").commit("withdraw site")
     done = fleet.run("web-01")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -156,14 +161,7 @@ def test_app_withdrawn_while_its_first_apply_waited_runs_no_remove_playbook(
 
 def test_app_withdrawn_with_its_remove_playbook_while_waiting_is_forgotten(
         fleet: Fleet) -> None:
-    later = datetime.now(UTC) + timedelta(days=1)
-    fleet.repo.write("playbooks/remove.yml", REMOVE_PLAYBOOK)
-    fleet.repo.write("apps/site.yml", "playbook: playbooks/site.yml\n"
-                                      "remove_playbook: playbooks/remove.yml\n"
-                                      "vars: {version: 1}\n")
-    fleet.repo.write("fleet.yml", f'pause: {{reason: freeze, until: "{stamp(later)}"}}\n')
-    fleet.repo.commit("site, during a freeze")
-    assert fleet.run("web-01").returncode == 0
+    first_apply_held(fleet)
     fleet.repo.remove("apps/site.yml").remove("playbooks/remove.yml").remove("fleet.yml")
     fleet.repo.commit("withdraw site")
     done = fleet.run("web-01")
