@@ -63,6 +63,12 @@ class Layout:
     def fleet_lock(self) -> Path:
         return self.root / "repos" / "fleet.lock"
 
+    @property
+    def scratch(self) -> Path:
+        """Temporary copies (rollbacks, removals, check mode); housekeeping clears what a
+        killed run left."""
+        return self.root / "tmp"
+
     def app_checkout(self, app: str) -> Path:
         return self.root / "repos" / "apps" / _checked(app)
 

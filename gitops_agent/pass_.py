@@ -47,6 +47,7 @@ class Options:
     push: bool = True
     show_output: bool = False
     check: bool = False  # check mode: nothing is recorded or pushed
+    scratch: Path | None = None  # check mode's copies of the revisions: no checkout moves
     drift_check: bool = False  # check unchanged apps for drift (self-heal if asked)
     allow_rewind: bool = False  # with verify: apply a commit that does not descend, once
     diff: bool = False
@@ -94,14 +95,18 @@ def preview(config: AgentConfig, only: tuple[str, ...], scratch: Path) -> tuple[
     return observation, gate.plan, state
 
 
+def context_of(config: AgentConfig, layout: Layout, auth: git.Auth, options: Options) -> Context:
+    return Context(config, layout, auth, options.show_output, options.check, options.diff,
+                   options.cancel, scratch=options.scratch)
+
+
 class Pass:
     def __init__(self, config: AgentConfig, options: Options) -> None:
         self.config = config
         self.options = options
         self.layout = Layout(config.state_dir)
         self.auth = git.Auth(config.config_repo.ssh_key, config.config_repo.known_hosts)
-        self.context = Context(config, self.layout, self.auth, options.show_output,
-                               options.check, options.diff, options.cancel)
+        self.context = context_of(config, self.layout, self.auth, options)
         self.records: dict[str, AppRecord] = {}
         self.saving = threading.Lock()
         self.observation: Observation | None = None
@@ -119,12 +124,13 @@ class Pass:
             state = load_state(self.layout.state_file, quarantine=not self.options.check)
             try:
                 self.observation = observe(self.config, self.layout, state, self.auth,
-                                           self.options.only, None, self.options.allow_rewind)
+                                           self.options.only, self.options.scratch,
+                                           self.options.allow_rewind)
             except FatalError as error:
                 if not isinstance(error, ConfigError):  # the repo, not the user's input
                     self._report_failure(state, str(error))
                 raise
-            self.context.tree = self.observation.config.tree_at  # to record what applies read
+            self.context.view = self.observation.config  # what applies read, and where
             plan = plan_of(self.observation, state, self.suspended, self.options, self.config)
             self.gate = gated(self.config, self.layout.waves_repo, self.auth, state,
                               self.observation, plan, self.options.forced_by == BY_HAND)

@@ -11,14 +11,14 @@ from typing import Any
 
 import click
 
-from gitops_agent import git, git_objects
+from gitops_agent import git
 from gitops_agent.commands.run import cancel_on_signals
 from gitops_agent.config import AgentConfig
 from gitops_agent.errors import EXIT_CHANGES_PENDING, EXIT_FAILED, EXIT_OK, GitError
-from gitops_agent.execute.apply import Context, run_app
+from gitops_agent.execute.apply import Context, put_source, run_app
 from gitops_agent.execute.check_mode import changed_tasks, check_verdict
 from gitops_agent.layout import Layout
-from gitops_agent.observe import Observation, config_repo
+from gitops_agent.observe import Observation
 from gitops_agent.pass_ import preview
 from gitops_agent.plan import APPLY, Plan
 
@@ -40,15 +40,12 @@ def _check(config: AgentConfig, observation: Observation, plan: Plan, scratch: P
     """Run one app to apply in check+diff mode from scratch copies of its revisions."""
     name = row["app"]
     app, view = observation.selected[name], observation.apps[name]
-    layout = Layout(scratch / "state")
     auth = git.Auth(config.config_repo.ssh_key, config.config_repo.known_hosts)
-    context = Context(config, layout, auth, show_output=not row.get("quiet"), check=True,
-                      diff=True, cancel=cancel)
+    context = Context(config, Layout(scratch / "state"), auth,  # plan writes no artifacts
+                      show_output=not row.get("quiet"), check=True, diff=True, cancel=cancel,
+                      view=observation.config, scratch=scratch)
     try:
-        if app.source and view.source_commit:
-            real = Layout(config.state_dir).app_checkout(name)
-            repo = config_repo.objects(real, app.source.url, view.source_commit, auth, scratch)
-            git_objects.export(repo, view.source_commit, layout.app_checkout(name))
+        put_source(context, app, view.source_commit)
     except GitError as error:
         row["check"] = {"error": f"cannot get the source: {error}"}
         return

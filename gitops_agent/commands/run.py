@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import tempfile
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -13,6 +16,7 @@ import click
 from gitops_agent import git
 from gitops_agent.config import AgentConfig
 from gitops_agent.execute.check_mode import LABELS
+from gitops_agent.layout import Layout
 from gitops_agent.pass_ import BY_HAND, Options, Pass, PassResult
 
 
@@ -74,10 +78,16 @@ def run_playbook(config: AgentConfig, app: str, check: bool, diff: bool,
                  as_json: bool = False) -> int:
     """With `as_json`, Ansible's output is not shown (stdout is the document); the run's
     artifacts keep it (`gitops-agent artifacts APP RUN_ID`)."""
-    options = Options(only=(app,), force=True, forced_by=BY_HAND,
-                      show_output=not as_json, check=check, diff=diff)
-    cancel_on_signals(options.cancel)
-    result = Pass(config, options).run()
+    with contextlib.ExitStack() as stack:
+        scratch = None
+        if check:  # check mode reads copies of the revisions: no checkout of the agent moves
+            holder = Layout(config.state_dir).scratch
+            holder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=holder)))
+        options = Options(only=(app,), force=True, forced_by=BY_HAND,
+                          show_output=not as_json, check=check, diff=diff, scratch=scratch)
+        cancel_on_signals(options.cancel)
+        result = Pass(config, options).run()
     if result.overridden:
         click.echo(f"run-playbook overrides the rollout rules: {result.overridden}", err=True)
     code = 1 if result.exit_code else 0

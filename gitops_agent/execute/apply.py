@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from gitops_agent import git_objects
 from gitops_agent.clock import now_iso
 from gitops_agent.config import AgentConfig, App, load_app
 from gitops_agent.errors import ConfigError, GitError
@@ -18,9 +18,9 @@ from gitops_agent.execute.check_mode import changed_tasks, check_verdict
 from gitops_agent.execute.tracing import Reads
 from gitops_agent.git import Auth
 from gitops_agent.layout import Layout
-from gitops_agent.observe import AppView, shipped
+from gitops_agent.observe import AppView, config_repo, shipped
+from gitops_agent.observe.config_repo import ConfigView
 from gitops_agent.observe.shipped import SHIPPED_FACT
-from gitops_agent.observe.tree import Tree
 from gitops_agent.plan import inputs as recorded
 from gitops_agent.record.state import AppRecord
 
@@ -50,7 +50,14 @@ class Context:
     check: bool = False
     diff: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
-    tree: Callable[[str], Tree] | None = None  # the config tree at a commit (cached)
+    view: ConfigView | None = None  # the pass's config commit: its files, its trees
+    # check mode: copies of the sources go here, so the agent's checkouts never move
+    scratch: Path | None = None
+
+    def source_dir(self, name: str) -> Path:
+        if self.scratch is not None:
+            return self.scratch / "sources" / name
+        return self.layout.app_checkout(name)
 
 
 def spec_of(app: App) -> dict[str, Any]:
@@ -75,7 +82,7 @@ def extravars(context: Context, name: str, variables: dict[str, Any], config_dir
         "gitops_labels": dict(context.config.labels),
         "gitops_config_dir": str(config_dir),
         "gitops_config_commit": config_commit,
-        "gitops_source_dir": str(context.layout.app_checkout(name)) if has_source else None,
+        "gitops_source_dir": str(context.source_dir(name)) if has_source else None,
         "gitops_source_commit": source_commit,
     })
     return values
@@ -132,10 +139,10 @@ def _failed(previous: AppRecord | None, target: Target, message: str) -> AppReco
 
 def inputs_of(context: Context, target: Target, reads: Reads | None) -> dict[str, Any] | None:
     """What an apply of `target` depended on, for state; None when it cannot be known."""
-    if reads is None or context.tree is None:
+    if reads is None or context.view is None:
         return None
     try:
-        tree = context.tree(target.config_commit)
+        tree = context.view.tree_at(target.config_commit)
     except GitError as error:
         log.warning("%s: cannot read the config tree to record inputs: %s", target.app.name,
                     error)
@@ -155,22 +162,35 @@ def inputs_of(context: Context, target: Target, reads: Reads | None) -> dict[str
                            target.source_commit, facts, target.view.watch).to_dict()
 
 
+def put_source(context: Context, app: App, sha: str | None) -> str | None:
+    """Put the app's source at `sha` where its run reads it; the note of a healed checkout.
+    In check mode that is a copy in scratch: the agent's checkout is only read."""
+    if app.source is None or sha is None:
+        return None
+    if context.scratch is None:
+        return checkouts.sync(context.layout.app_checkout(app.name), app.source.url, sha,
+                              context.auth, what=app.source.ref)
+    checkout = Layout(context.config.state_dir).app_checkout(app.name)  # read, not moved
+    repo = config_repo.objects(checkout, app.source.url, sha, context.auth, context.scratch,
+                               app.source.ref)
+    git_objects.export(repo, sha, context.source_dir(app.name))
+    return None
+
+
 def apply(context: Context, target: Target, previous: AppRecord | None) -> AppRecord:
     """Run the app's playbook now and return its new record (never raises for a failure)."""
     app = target.app
     if target.view.source_error:
         return _failed(previous, target, target.view.source_error)
-    healed = None
-    if app.source and target.source_commit:
-        try:
-            healed = checkouts.sync(context.layout.app_checkout(app.name), app.source.url,
-                                    target.source_commit, context.auth, what=app.source.ref)
-        except GitError as error:
-            return _failed(previous, target, f"source checkout failed: {error}")
+    try:
+        healed = put_source(context, app, target.source_commit)
+    except GitError as error:
+        return _failed(previous, target, f"source checkout failed: {error}")
     log.info("%s: %s (%s)", app.name, "checking" if context.check else "applying",
              target.reason or "asked")
-    result = run_app(context, app, context.layout.config_checkout, target.config_commit,
-                      target.source_commit, target.reason, trace=True)
+    config_dir = context.view.directory if context.view else context.layout.config_checkout
+    result = run_app(context, app, config_dir,
+                      target.config_commit, target.source_commit, target.reason, trace=True)
     outcome = result.outcome
     note = f" ({healed})" if healed else ""
     if context.check:
@@ -246,7 +266,7 @@ def roll_back(context: Context, target: Target, failed: AppRecord) -> AppRecord:
     name = target.app.name
     log.warning("%s: rolling back to config %s, source %s", name, good_config[:12],
                 (good_source or "-")[:12])
-    scratch = context.layout.root / "tmp"
+    scratch = context.layout.scratch
     scratch.mkdir(exist_ok=True, mode=0o700)
     try:
         with tempfile.TemporaryDirectory(dir=scratch) as temporary:

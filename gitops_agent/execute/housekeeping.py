@@ -1,4 +1,5 @@
-"""Housekeeping of the agent's own repos: packed and pruned about once a day.
+"""Housekeeping of the agent's own repos: packed and pruned about once a day (and the
+temporary copies a killed run left behind are cleared).
 
 Every fetch adds objects and the agent never runs git's automatic gc inside a pass (a
 pass must not stall on it: git.SAFE_CONFIG sets gc.auto=0). After a pass, each repo
@@ -10,6 +11,7 @@ commits kept alive by a reflog would never be pruned.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -51,7 +53,22 @@ def tidy(layout: Layout, now: float | None = None) -> list[Path]:
     for git_dir in repos(layout):
         if tidy_one(git_dir, moment):
             done.append(git_dir)
+    clear_scratch(layout.scratch, moment)
     return done
+
+
+def clear_scratch(scratch: Path, now: float) -> None:
+    """Remove the temporary copies a killed run left (a day old: none is still in use)."""
+    for path in scratch.glob("*") if scratch.is_dir() else ():
+        try:
+            if 0 <= now - path.lstat().st_mtime < EVERY:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError as error:
+            log.warning("cannot remove %s (tried again after the next pass): %s", path, error)
 
 
 def tidy_one(git_dir: Path, now: float) -> bool:

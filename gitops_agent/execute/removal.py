@@ -39,7 +39,7 @@ def remove(context: Context, name: str, record: AppRecord, config_commit: str) -
         return replace(record, state="removed", message="removed (no remove_playbook to run)",
                        failed_tasks=[], restored=None)
     log.info("%s: no longer selects this host: running %s", name, playbook)
-    scratch = context.layout.root / "tmp"
+    scratch = context.layout.scratch
     scratch.mkdir(exist_ok=True, mode=0o700)
     with tempfile.TemporaryDirectory(dir=scratch) as temporary:
         config_dir, commit = context.layout.config_checkout, config_commit

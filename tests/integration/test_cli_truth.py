@@ -104,6 +104,44 @@ def test_plan_leaves_the_source_checkout_where_it_is(world, tmp_path):
     assert _checkout_snapshot(checkout) == before
 
 
+COPY_SOURCE = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Put the page in place
+      ansible.builtin.copy:
+        src: "{{ gitops_source_dir }}/index.html"
+        dest: "{{ out_dir }}/index.html"
+        mode: "0644"
+"""
+
+
+def test_run_playbook_check_leaves_the_agents_checkouts_where_they_are(world, tmp_path):
+    source = Remote(tmp_path, "site-src")
+    first = source.write("index.html", "v1\n").commit("v1")
+    world.config_repo.write("playbooks/copy.yml", COPY_SOURCE)
+    world.app("site", f"playbook: playbooks/copy.yml\nsource: {{url: {source.url}}}\n")
+    world.config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+    checkouts = [world.state_dir / "repos" / "apps" / "site", world.state_dir / "repos" / "config"]
+    before = [_checkout_snapshot(path) for path in checkouts]
+    assert before[0][0] == first
+    source.write("index.html", "v2\n").write("new.txt", "new\n").commit("v2")
+    world.app("site", f"playbook: playbooks/copy.yml\nsource: {{url: {source.url}}}\n"
+              "vars: {greeting: hi}\n").config_repo.commit()
+
+    checked = cli("run-playbook", "site", "--check", "--json", config=world.config_path)
+
+    assert checked.returncode == 0, checked.stderr
+    site = json.loads(checked.stdout)["apps"]["site"]
+    assert (site["state"], site["would_change"]) == ("would_change", ["Put the page in place"])
+    assert [_checkout_snapshot(path) for path in checkouts] == before
+    assert (world.out / "index.html").read_text() == "v1\n"
+    assert list((world.state_dir / "tmp").iterdir()) == []  # its copies are gone
+    assert cli("run", config=world.config_path).returncode == 0  # a pass moves them
+    assert (world.out / "index.html").read_text() == "v2\n"
+
+
 def test_suspend_and_resume_refuse_an_app_this_host_does_not_have(world):
     world.app("web").app("db").config_repo.commit()
     assert cli("run", config=world.config_path).returncode == 0

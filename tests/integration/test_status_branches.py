@@ -187,6 +187,23 @@ def test_housekeeping_packs_a_checkout_once_a_day(world):
     assert marker.exists()
 
 
+def test_a_pass_clears_the_copies_a_killed_run_left_a_day_ago(world):
+    world.app("web").config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+    left = world.state_dir / "tmp" / "tmpkilled"
+    (left / "sources" / "web").mkdir(parents=True)
+    (left / "sources" / "web" / "index.html").write_text("x\n")
+    old = time.time() - 2 * 86400
+    os.utime(left, (old, old))
+    fresh = world.state_dir / "tmp" / "tmpinuse"
+    fresh.mkdir()
+
+    assert cli("run", config=world.config_path).returncode == 0
+
+    assert not left.exists()
+    assert fresh.is_dir()  # a copy of a day's age or less may still be in use
+
+
 def _publish(cache, target, now, message="steady"):
     return status.publish(cache, target, agent_git.Auth(), "web-01", _document(now, message),
                           now=lambda: now)
