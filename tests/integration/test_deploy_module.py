@@ -131,6 +131,24 @@ def test_check_mode_reports_what_would_change_and_changes_nothing(tmp_path):
     assert (dest / "index.html").read_text() == "<h1>v1</h1>\n" and (dest / "stale.txt").exists()
 
 
+def test_the_mark_is_written_before_the_first_change_and_only_then(tmp_path):
+    src = make_source(tmp_path)
+    dest = tmp_path / "dest"
+    mark = tmp_path / "state" / "deploy-pending" / "web"
+
+    checked = sync(tmp_path, src, dest, check=True, mark_file=str(mark), mark_content="c1 k1")
+    assert checked["changed"] and not mark.parent.exists()  # check mode writes no mark
+    first = sync(tmp_path, src, dest, mark_file=str(mark), mark_content="c1 k1")
+    assert first["changed"] and mark.read_text() == "c1 k1"
+    assert f"{mark.stat().st_mode & 0o777:o}" == "600"
+    assert f"{mark.parent.stat().st_mode & 0o777:o}" == "700"
+    mark.unlink()  # the commands ran
+    again = sync(tmp_path, src, dest, mark_file=str(mark), mark_content="c1 k1")
+    assert not again["changed"] and not mark.exists()  # nothing changed, nothing owed
+    relative = sync(tmp_path, src, dest, mark_file="state/mark")
+    assert relative["failed"] and "mark_file must be an absolute path" in relative["msg"]
+
+
 def test_releases_switch_current_and_keep_the_newest(tmp_path):
     src = make_source(tmp_path)
     dest = tmp_path / "app"

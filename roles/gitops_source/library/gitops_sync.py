@@ -31,6 +31,14 @@ options:
   releases: {type: bool, default: false, description: Releases mode.}
   release: {type: str, default: "", description: Name of the release directory.}
   keep_releases: {type: int, default: 5, description: Releases kept in releases mode.}
+  mark_file:
+    type: path
+    default: ""
+    description:
+      - Written (mode 0600, its directory created 0700) with O(mark_content) before the
+        first change, so a change stays on record even when the run dies half-way; a
+        caller's commands owe a run while it exists. Empty, the default, writes none.
+  mark_content: {type: str, default: "", description: What O(mark_file) holds.}
 attributes:
   check_mode: {support: full}
   diff_mode: {support: full}
@@ -170,10 +178,14 @@ class Sync:
         self.target = (f"{self.base}/releases/{self.release}" if self.releases
                        else self.base)
         self.changed: list[str] = []  # relative paths, "." for the target itself
+        self.mark_file = p["mark_file"] or ""
+        self.mark_content = p["mark_content"]
         self.diff_lines: list[str] = []
 
         if not os.path.isabs(self.src) or not os.path.isabs(self.base):
             raise SyncError("src and dest must be absolute paths")
+        if self.mark_file and not os.path.isabs(self.mark_file):
+            raise SyncError(f"mark_file must be an absolute path: {self.mark_file!r}")
         if not os.path.isdir(self.src):
             raise SyncError(f"src is not a directory: {self.src}")
         if self.base == "/":
@@ -198,8 +210,23 @@ class Sync:
             shown = f"releases/{self.release}" + ("" if rel == "." else f"/{rel}")
         else:
             shown = rel
+        if not self.changed and self.mark_file and not self.check:
+            self.write_mark()
         self.changed.append(shown)
         self.diff_lines.append(f"{sign} {shown} ({why})")
+
+    def write_mark(self):
+        directory, name = os.path.split(self.mark_file)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)  # 0600
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(self.mark_content)
+            os.replace(tmp, self.mark_file)
+        except BaseException:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            raise
 
     # -- primitives (each does nothing in check mode) -------------------------------
     def owned(self, st):
@@ -398,6 +425,8 @@ def main():
             "releases": {"type": "bool", "default": False},
             "release": {"type": "str", "default": ""},
             "keep_releases": {"type": "int", "default": 5},
+            "mark_file": {"type": "path", "default": ""},
+            "mark_content": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )
