@@ -1,7 +1,12 @@
-"""The benchmark scripts' short versions, so that they cannot rot (figures: docs/)."""
+"""The benchmark scripts' short versions, so that they cannot rot (figures: docs/).
+
+Every script prints one `label: value unit (details)` line per figure, then a `machine:`
+line, and ends with `reproduce: <the command>`.
+"""
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +16,25 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def bench(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, stdin=subprocess.DEVNULL)
+def bench(script: str, *args: str) -> list[str]:
+    """Run bench/<script> with `args`; its stdout lines, once it passed and ended well."""
+    done = subprocess.run([sys.executable, f"bench/{script}", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    command = shlex.join([".venv/bin/python", f"bench/{script}", *args])
+    assert lines[-1] == f"reproduce: {command}", done.stdout
+    assert lines[-2].startswith("machine: "), done.stdout
+    assert all(": " in line for line in lines), done.stdout  # nothing but figures
+    return lines
+
+
+def figure(lines: list[str], label: str) -> str:
+    """The one line of the figure `label`, without its label."""
+    found = [line for line in lines if line.startswith(f"{label}: ")]
+    assert len(found) == 1, f"{label!r} in:\n" + "\n".join(lines)
+    return found[0].removeprefix(f"{label}: ")
 
 
 @pytest.mark.slow
@@ -53,12 +74,13 @@ def test_bench_fleet_quick_run_loses_no_report():
 
 @pytest.mark.slow
 def test_bench_noop_quick_run_measures_agent_and_ansible_pull():
-    done = bench("bench/bench_noop.py", "--quick")
+    lines = bench("bench_noop.py", "--quick")
 
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "agent no-op, 1 app(s)" in done.stdout
-    assert "ansible-pull no-op, 1 app(s)" in done.stdout
-    assert "agent pass applying 1 of 1 app(s)" in done.stdout
+    for label in ("agent no-op, 1 app", "agent no-op, 1 app, --no-push",
+                  "ansible-pull no-op, 1 app"):
+        assert figure(lines, label).endswith(", n=1)")
+    assert "target >= 5 x" in figure(lines, "ratio ansible-pull / agent no-op, 1 app")
+    assert " s median " in figure(lines, "agent overhead, pass applying 1 of 1 app")
 
 
 @pytest.mark.slow
