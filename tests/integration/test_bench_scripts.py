@@ -85,11 +85,12 @@ def test_bench_noop_quick_run_measures_agent_and_ansible_pull():
 
 @pytest.mark.slow
 def test_bench_daemon_short_run_measures_idle_and_push_to_applied():
-    done = bench("bench/bench_daemon.py", "--apps", "2", "--idle", "5", "--interval", "5",
-                 "--samples", "1")
+    lines = bench("bench_daemon.py", "--quick")
 
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "RSS max" in done.stdout and "push to applied" in done.stdout
+    assert " MB max " in figure(lines, "idle RSS, 2 apps, interval 5 s")
+    assert " % of one core " in figure(lines, "idle CPU, 2 apps, interval 5 s")
+    assert figure(lines, "push to applied, interval 5 s").endswith(", n=1)")
+    assert figure(lines, "push + `gitops-agent sync` to applied").endswith(", n=1)")
 
 
 @pytest.mark.slow
