@@ -37,6 +37,11 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
+def mib(size: float) -> str:
+    """A size in bytes, as MiB (or KiB below one MiB)."""
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 1024:.1f} KiB"
+
+
 def reproduce(script: str) -> None:
     """The last line: the command that runs this benchmark again, as it was called."""
     argv = [".venv/bin/python", f"bench/{Path(script).name}", *sys.argv[1:]]

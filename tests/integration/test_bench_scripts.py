@@ -65,12 +65,16 @@ def test_bench_kills_short_run_loses_nothing():
 
 @pytest.mark.slow
 def test_bench_fleet_quick_run_loses_no_report():
-    done = bench("bench/bench_fleet.py", "--quick")
+    lines = bench("bench_fleet.py", "--quick")
 
-    assert done.returncode == 0, done.stdout + done.stderr
-    summary = [line for line in done.stdout.splitlines() if line.startswith("lost=")]
-    assert summary and summary[-1].startswith("lost=0 gave_up=0 heartbeat_commits=0 ")
-    assert "reproduce: .venv/bin/python bench/bench_fleet.py --quick" in done.stdout
+    for what in ("reports lost", "hosts that gave up", "commits added by heartbeats"):
+        assert figure(lines, f"total, {what}").startswith("0 (")
+    assert " 0 reports lost, 0 gave up;" in figure(
+        lines, "burst (a config commit touching every host), 20 hosts")
+    for branches in (10, 20):
+        assert figure(lines, f"bytes received, no-op pass (remote_head + publish), "
+                             f"{branches} branches").endswith(" bytes (mean of 5 hosts)")
+    assert figure(lines, "month, keep_days 3, 5 hosts x 10 days").endswith(" s)")
 
 
 @pytest.mark.slow
@@ -96,16 +100,15 @@ def test_bench_daemon_short_run_measures_idle_and_push_to_applied():
 
 @pytest.mark.slow
 def test_bench_waves_quick_run_makes_one_network_call_per_quiet_waiting_pass():
-    done = bench("bench/bench_waves.py", "--quick")
+    lines = bench("bench_waves.py", "--quick")  # it checks the call counts itself
 
-    assert done.returncode == 0, done.stdout + done.stderr  # it checks the call counts
     for branches in (10, 50):
-        for case, calls in (("name", "1"), ("labels", "1/2")):  # a listing, + moved tips
-            where = f"branches={branches} canary by {case}:"
-            assert f"{where} bytes received, nothing changed: " in done.stdout
-            assert f"{where} wall time of one call: " in done.stdout
-            assert f"{where} network calls per call: {calls} (" in done.stdout
-    assert "reproduce: .venv/bin/python bench/bench_waves.py --quick" in done.stdout
+        for case in ("name", "labels"):
+            where = f"waiting host, canary by {case}, {branches} branches"
+            assert figure(lines, f"{where}, bytes received, nothing changed").endswith(" bytes")
+            assert " ms median " in figure(lines, f"{where}, one call when nothing changed")
+            calls = figure(lines, f"{where}, network calls per call")
+            assert calls.startswith("1/1/1 " if case == "name" else "2/2/1 "), calls
 
 
 @pytest.mark.slow
