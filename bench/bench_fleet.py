@@ -131,7 +131,7 @@ def month(root: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     rows, wall, scale = [], time.perf_counter() - start, args.hosts / args.month_hosts
     for fleet, counted in zip(fleets, outcomes, strict=True):
         label = f"month, keep_days {fleet.keep_days or 'none'}"
-        row = {"keep_days": fleet.keep_days, "commits": fleet.commits(),
+        row: dict[str, Any] = {"keep_days": fleet.keep_days, "commits": fleet.commits(),
                "lost": len(fleet.lost()), "content_pushes": counted["pushed"],
                "heartbeats": counted["refreshed"], "gave_up": sum(
                    number for outcome, number in counted.items()
@@ -194,7 +194,7 @@ def main() -> int:
     args.window = args.window if args.window is not None else args.hosts / 40
     args.month_hosts = min(args.month_hosts, args.hosts)
     started, load = time.monotonic(), os.getloadavg()[0]
-    rng, results = random.Random(args.seed), {}
+    rng, results = random.Random(args.seed), dict[str, Any]()
     with Sandbox("bench-fleet") as box:
         box.isolate()  # the agent's code runs in this process
         counters = sim.Counters()

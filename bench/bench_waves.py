@@ -93,14 +93,14 @@ def publish_some(fleet: sim.Fleet, when: float) -> None:
 
 def size(root: Path, hosts: int, repeat: int, commands: Commands) -> dict[str, Any]:
     fleet = sim.Fleet(root, hosts, name=f"fleet-{hosts}")
-    results = sim.run_together(fleet.hosts, lambda host: fleet.publish(host, sim.later(0),
-                                                                        True), 8)
-    if errors := [error for _, error in results if error]:
+    first = sim.run_together(fleet.hosts, lambda host: fleet.publish(host, sim.later(0),
+                                                                      True), 8)
+    if errors := [error for _, error in first if error]:
         raise RuntimeError(f"first reports: {errors[:3]}")
     waiting = fleet.hosts[-1]
     target = fleet.target(waiting)  # what config/agent.py gives for the default branch
     assert target.pattern == DEFAULT_STATUS_BRANCH and target.per_host
-    results: dict[str, Any] = {}
+    cases: dict[str, Any] = {}
     for number, (case, rules) in enumerate(CANARIES.items()):
         limit = rules.wave_of(waiting, LABELS)
         assert limit == 1, limit  # the waiting host is in the second wave
@@ -117,9 +117,9 @@ def size(root: Path, hosts: int, repeat: int, commands: Commands) -> dict[str, A
         timed = [commands.one(call) for _ in range(repeat)]  # a waiting host's every pass
         if found != {1 if case == "name" else hosts}:
             raise RuntimeError(f"{case}: peers() found {found} reports")
-        results[case] = {"cold": cold, "warm": warm, "same": same, "repeat": repeat, **{
+        cases[case] = {"cold": cold, "warm": warm, "same": same, "repeat": repeat, **{
             key: statistics.median(row[key] for row in timed) for key in ("wall", "cpu", "git")}}
-    return results
+    return cases
 
 
 def report(hosts: int, case: str, results: dict[str, Any]) -> bool:
