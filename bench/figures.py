@@ -55,7 +55,7 @@ def machine(load_at_start: float, started: float) -> None:
     head = _output("git", "-C", str(PROJECT), "rev-parse", "--short=12", "HEAD") or "?"
     dirty = _output("git", "-C", str(PROJECT), "status", "--porcelain", "--", "gitops_agent")
     load = os.getloadavg()[0]
-    busy = "; busy: trust min and CPU over medians" if max(load, load_at_start) > 1 else ""
+    busy = "; busy: trust min and CPU over medians" if max(load, load_at_start) > 0.5 else ""
     print(f"machine: {cpu}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), "
           f"kernel {platform.release()}, Python {platform.python_version()}, "
           f"{_output('git', '--version')}, ansible-core {_version('ansible-core')}, "
