@@ -1,106 +1,106 @@
 #!/usr/bin/env python3
-"""Benchmark: the `deploy:` shorthand's sync, next to `rsync -a` of the same tree.
+"""The `deploy:` shorthand's sync, next to `rsync -a` of the same tree.
 
-    .venv/bin/python bench/bench_deploy.py [--files 1000 4]
+    .venv/bin/python bench/bench_deploy.py             # --files 1000 4
+    .venv/bin/python bench/bench_deploy.py --quick     # --files 20: the CI version
 
 For each size it builds a git repo of that many small files in a temp dir and runs the
 shipped deploy playbook (playbooks/deploy.yml, the one the agent runs for `deploy:`)
 with ansible-playbook on localhost, as the agent would: a first deploy, a no-op and a
-4-file change, with a command that must run on change only. It prints one line per
-figure, then `rsync -a --delete --exclude .git` of the same tree, and a one-task
-playbook for Ansible's own start-up cost.
+4-file change, with a command that must run on change only (how often it ran is in each
+figure). Then `rsync -a --delete --exclude .git` of the same tree, first and no-op;
+and once, a one-task playbook: Ansible's own start-up cost.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost",
-       "-c", "commit.gpgsign=false"]
+import figures
+import fixtures
+from figures import figure
+from fixtures import PROJECT, Sandbox, git
 
-
-def timed(argv: list[str], **kwargs: object) -> float:
-    started = time.monotonic()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, **kwargs)  # type: ignore[call-overload]
-    return time.monotonic() - started
+# the environment ansible-playbook runs in: the shipped roles, nothing of the caller's
+ENV = {"ANSIBLE_ROLES_PATH": str(PROJECT / "roles"), "ANSIBLE_NOCOLOR": "1",
+       "PATH": f"{fixtures.VENV_BIN}:/usr/bin:/bin"}
 
 
 def make_source(root: Path, files: int) -> Path:
     src = root / "src"
-    for i in range(files):
-        path = src / f"d{i % 20:02d}" / f"file{i:04d}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"file {i}\n" * 10)
-    subprocess.run([*GIT, "init", "-q", str(src)], check=True)
-    subprocess.run([*GIT, "-C", str(src), "add", "-A"], check=True)
-    subprocess.run([*GIT, "-C", str(src), "commit", "-qm", "v1"], check=True)
+    fixtures.write_files(src, {f"d{i % 20:02d}/file{i:04d}.txt": f"file {i}\n" * 10
+                               for i in range(files)})
+    git("init", "-q", str(src))
+    git("add", "-A", cwd=src)
+    git("commit", "-qm", "v1", cwd=src)
     return src
 
 
 def change_four(src: Path) -> None:
     for path in sorted(src.glob("d0*/*.txt"))[:4]:
         path.write_text(path.read_text() + "changed\n")
-    subprocess.run([*GIT, "-C", str(src), "commit", "-qam", "v2"], check=True)
+    git("commit", "-qam", "v2", cwd=src)
 
 
-def playbook(root: Path, src: Path, dest: Path, book: Path) -> list[str]:
-    log = root / "commands.log"
+def playbook(root: Path, src: Path, book: Path) -> list[str]:
+    """ansible-playbook of `book` with the variables the agent gives a `deploy:` app."""
     extra = {
         "gitops_app": "bench", "gitops_state_dir": str(root / "state"),
         "gitops_config_dir": str(root), "gitops_config_commit": "-",
         "gitops_source_dir": str(src), "gitops_source_commit": "-",
-        "gitops_deploy": {"dest": str(dest), "commands": [f"sh -c 'echo ran >> {log}'"]},
+        "gitops_deploy": {"dest": str(root / "dest"),
+                          "commands": [f"sh -c 'echo ran >> {root / 'commands.log'}'"]},
     }
     return ["ansible-playbook", "-i", "localhost,", "-c", "local",
             "-e", f"ansible_python_interpreter={sys.executable}",
             "-e", json.dumps(extra), str(book)]
 
 
-def bench(files: int) -> None:
-    root = Path(tempfile.mkdtemp(prefix="bench-deploy-"))
-    try:
-        src = make_source(root, files)
-        dest = root / "dest"
-        env = {"ANSIBLE_ROLES_PATH": str(PROJECT / "roles"), "ANSIBLE_NOCOLOR": "1",
-               "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
-        deploy = playbook(root, src, dest, PROJECT / "playbooks/deploy.yml")
-        log = root / "commands.log"
-        for label in ("first deploy", "no-op", "4-file change"):
-            if label == "4-file change":
-                change_four(src)
-            seconds = timed(deploy, env=env)
-            ran = len(log.read_text().splitlines()) if log.exists() else 0
-            print(f"deploy {files:>5} files  {label:<14} {seconds:6.2f} s  (commands ran {ran}x)")
-        mirror = root / "rsync"
-        rsync = ["rsync", "-a", "--delete", "--exclude", ".git", f"{src}/", f"{mirror}/"]
-        if shutil.which("rsync"):
-            first = timed(rsync)
-            noop = timed(rsync)
-            print(f"rsync  {files:>5} files  first / no-op  {first:6.2f} s / {noop:.2f} s")
-        one_task = root / "one.yml"
+def bench(root: Path, files: int) -> None:
+    root.mkdir()
+    src = make_source(root, files)
+    deploy = playbook(root, src, PROJECT / "playbooks/deploy.yml")
+    log = root / "commands.log"
+    for label in ("first deploy", "no-op", "4-file change"):
+        if label == "4-file change":
+            change_four(src)
+        seconds = fixtures.timed(deploy, env=ENV)
+        ran = len(log.read_text().splitlines()) if log.exists() else 0
+        figure(f"deploy, {files} files, {label}", f"{seconds:.2f}", "s",
+               f"commands ran {ran}x")
+    if shutil.which("rsync"):
+        rsync = ["rsync", "-a", "--delete", "--exclude", ".git", f"{src}/", f"{root}/rsync/"]
+        for label in ("first", "no-op"):
+            figure(f"rsync -a, {files} files, {label}", f"{fixtures.timed(rsync):.2f}", "s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--files", type=int, nargs="+", default=[1000, 4], metavar="N",
+                        help="sizes of the source, in files (default: 1000 4)")
+    parser.add_argument("--quick", action="store_true", help="--files 20 (CI)")
+    args = parser.parse_args()
+    started, load = time.monotonic(), os.getloadavg()[0]
+    with Sandbox("bench-deploy") as box:
+        for files in [20] if args.quick else args.files:
+            bench(box.root / f"files-{files}", files)
+        one_task = box.root / "one.yml"
         one_task.write_text("- hosts: all\n  gather_facts: false\n  tasks:\n"
                             "    - ansible.builtin.debug: {msg: hi}\n")
-        seconds = timed(playbook(root, src, dest, one_task), env=env)
-        print(f"one-task playbook (Ansible's own cost)  {seconds:6.2f} s")
-        print(f"  reproduce: {' '.join(sys.argv)}")
-    finally:
-        shutil.rmtree(root)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("--files", type=int, nargs="+", default=[1000, 4])
-    for files in parser.parse_args().files:
-        bench(files)
+        seconds = fixtures.timed(playbook(box.root, box.root, one_task), env=ENV)
+        figure("one-task playbook (Ansible's own cost)", f"{seconds:.2f}", "s")
+    figures.machine(load, started)
+    figures.reproduce(__file__)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

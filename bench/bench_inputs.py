@@ -1,96 +1,81 @@
 #!/usr/bin/env python3
-"""Benchmark: does the agent re-apply exactly the apps whose inputs changed?
+"""Change detection: does the agent re-apply exactly the apps whose inputs changed?
 
-Run it from the repo root with the project's venv:
+    .venv/bin/python bench/bench_inputs.py                     # every family, ~3 min
+    .venv/bin/python bench/bench_inputs.py --quick             # 3 families: the CI version
+    .venv/bin/python bench/bench_inputs.py --family first_found --family library
 
-    .venv/bin/python bench/bench_inputs.py [--family NAME ...] [--quick] [--jobs N] [--keep]
-
-It replays the families of tests/corpus/ (the same replay as
-tests/integration/test_exact_inputs.py) through the real `gitops-agent run`: every family
-is a small config repo in a bare git repo, applied once, then one commit and one pass per
-step. For each family it prints the steps, the re-applies the steps call for, the misses
-(an app that read the changed file and did not re-apply) and the false triggers (an app
-that re-applied though it read nothing that changed), with the step names, and the
-seconds the replay took. Then one total line. Exit code 1 when anything was missed.
-
-Everything lives in one temp dir (HOME included), removed at the end unless --keep.
-Nothing goes over the network.
+It replays the families of tests/corpus/ through the real `gitops-agent run`, as
+tests/integration/test_exact_inputs.py does: each family is a small config repo, applied
+once, then one commit and one pass per step. A miss: an app read the changed file and
+did not re-apply. A false trigger: an app re-applied though nothing it read changed.
+One figure per family (its misses; then its false triggers, steps and seconds, and the
+(app: step) pairs of each), then the total. Exit 1 when anything was missed; false
+triggers cost a run but break nothing. A family whose first apply fails counts all its
+re-applies as missed.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
+import figures
+from figures import figure, plural
+from fixtures import Sandbox
 
-from tests.corpus_replay import Family, Replay, families, load, replay  # noqa: E402
+from tests.corpus_replay import Family, Replay, families, load, replay
 
 QUICK = ("first_found", "lookup_file", "templated_include")  # the CI subset
 
 
-def isolate(root: Path) -> None:
-    """HOME in the temp dir, and no GIT_*, ANSIBLE_* or PYTHON* setting of the caller."""
-    home = root / "home"
-    home.mkdir()
-    os.environ["HOME"] = str(home)
-    os.environ["XDG_STATE_HOME"] = str(home / ".local" / "state")
-    os.environ.pop("GITOPS_AGENT_CONFIG", None)
-    for name in [name for name in os.environ
-                 if name.startswith(("GIT_", "ANSIBLE_", "PYTHON"))]:
-        del os.environ[name]
-
-
 def pairs(items: list[tuple[str, str]]) -> str:
-    """'[web: step name; db: other step]' for (step, app) pairs."""
-    return "[" + "; ".join(f"{app}: {step}" for step, app in items) + "]"
+    """'web: step name; db: other step' for (step, app) pairs."""
+    return "; ".join(f"{app}: {step}" for step, app in items)
 
 
-def line(result: Replay, width: int) -> str:
+def show(result: Replay) -> None:
     family = result.family
-    text = (f"{family.name:<{width}} steps={len(family.steps)} needed={result.needed} "
-            f"misses={len(result.misses)} false_triggers={len(result.false_triggers)} "
-            f"{result.seconds:6.1f}s")
+    details = [f"{plural(len(result.false_triggers), 'false trigger')}, "
+               f"{result.needed} re-applies needed, {plural(len(family.steps), 'step')}, "
+               f"{result.seconds:.1f} s"]
     if not result.first_ok:
         lines = result.first.stderr.strip().splitlines()
         errors = [line.split(" ERROR ", 1)[1] for line in lines if " ERROR " in line]
         reason = "; ".join(errors) or (lines[-1] if lines else "")
-        return f"{text}  FIRST APPLY FAILED rc={result.first.rc}: {reason[:300]}"
-    if result.misses:
-        text += f"  misses={pairs(result.misses)}"
-    if result.false_triggers:
-        text += f"  false_triggers={pairs(result.false_triggers)}"
-        causes = sorted({step.cause for step in result.steps
-                         if step.false_triggers and step.cause})
-        if causes:
-            text += f" cause: {'; '.join(causes)}"
-    errors = [f"{step.name}: rc={step.rc}" for step in result.steps if step.rc != 0]
-    errors += [f"{step.name}: {failure}" for step in result.steps if not step.misses
-               for failure in step.check_failures]  # a missed step's checks fail anyway
-    if errors:
-        text += "  errors=[" + "; ".join(errors) + "]"
-    return text
+        details.append(f"FIRST APPLY FAILED rc={result.first.rc}: {reason[:300]}")
+    else:
+        if result.misses:
+            details.append(f"missed: {pairs(result.misses)}")
+        if result.false_triggers:
+            causes = sorted({step.cause for step in result.steps
+                             if step.false_triggers and step.cause})
+            details.append(f"false triggers: {pairs(result.false_triggers)}"
+                           + (f", cause: {'; '.join(causes)}" if causes else ""))
+        errors = [f"{step.name}: rc={step.rc}" for step in result.steps if step.rc != 0]
+        errors += [f"{step.name}: {failure}" for step in result.steps if not step.misses
+                   for failure in step.check_failures]  # a missed step's checks fail anyway
+        if errors:
+            details.append(f"errors: {'; '.join(errors)}")
+    figure(f"family {family.name}", len(result.misses), "misses", "; ".join(details))
 
 
 def select(names: list[str] | None, quick: bool) -> list[Family]:
     available = {path.stem: path for path in families()}
     wanted = list(QUICK) if quick else names or sorted(available)
-    unknown = [name for name in wanted if name not in available]
-    if unknown:
+    if unknown := [name for name in wanted if name not in available]:
         sys.exit(f"unknown family {', '.join(unknown)}; the corpus has: "
                  f"{', '.join(sorted(available))}")
     return [load(available[name]) for name in wanted]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--family", action="append", metavar="NAME",
                        help="replay just this family (repeatable)")
@@ -101,29 +86,24 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     args = parser.parse_args()
     selected = select(args.family, args.quick)
-    root = Path(tempfile.mkdtemp(prefix="bench-inputs-"))
-    isolate(root)
-    width = max(len(family.name) for family in selected)
-    clock = time.monotonic()
-    try:
+    started, load = time.monotonic(), os.getloadavg()[0]
+    with Sandbox("bench-inputs", args.keep) as box:
+        box.isolate()  # the replay runs the agent's CLI with os.environ
+        results = []
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            results = []
-            for result in pool.map(lambda family: replay(family, root / family.name),
+            for result in pool.map(lambda family: replay(family, box.root / family.name),
                                    selected):
-                print(line(result, width), flush=True)
+                show(result)
                 results.append(result)
-    finally:
-        if args.keep:
-            print(f"kept {root}", file=sys.stderr)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
     misses = sum(len(result.misses) for result in results)
-    print(f"families={len(results)} steps={sum(len(r.family.steps) for r in results)} "
-          f"needed={sum(r.needed for r in results)} misses={misses} "
-          f"false_triggers={sum(len(r.false_triggers) for r in results)} "
-          f"seconds={time.monotonic() - clock:.0f}")
+    figure(f"all {len(results)} families", misses, "misses",
+           f"{sum(len(result.false_triggers) for result in results)} false triggers, "
+           f"{sum(result.needed for result in results)} re-applies needed, "
+           f"{sum(len(result.family.steps) for result in results)} steps")
+    figures.machine(load, started)
+    figures.reproduce(__file__)
     return 1 if misses else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

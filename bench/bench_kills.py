@@ -1,33 +1,34 @@
-"""Soak under SIGKILL: N apps, P passes of `gitops-agent run`, the agent killed outright
-at random points of some passes while the config repo keeps changing.
+#!/usr/bin/env python3
+"""Soak under SIGKILL: N apps, P passes of `gitops-agent run` while the config repo keeps
+changing, the agent killed outright at a random point of some passes.
 
-    .venv/bin/python bench/bench_kills.py                  # 20 apps x 50 passes
-    .venv/bin/python bench/bench_kills.py --apps 4 --passes 6   # the CI version
+    .venv/bin/python bench/bench_kills.py            # 20 apps x 50 passes, ~7 min
+    .venv/bin/python bench/bench_kills.py --quick    # 4 apps x 6 passes: the CI version
 
-At the end one pass runs undisturbed, and the script checks what must hold: every app
-applied at the last commit (its output says so), a valid state.json, the report pushed
-for the last commit, and no process of any run left anywhere. Exit 1 if any fails.
+Before each pass a commit changes a fifth of the apps; with --kill-chance the agent is
+SIGKILLed at a random point of its first 4 s (mid-fetch, mid-playbook, mid-record).
+Then one pass runs undisturbed, and what must hold is checked: every app applied at the
+last commit (its output says so), a valid state.json with every app applied or
+unchanged, the report pushed for the last commit, and no process of any run left.
+The one figure is the number of those checks that failed; exit 1 unless it is 0.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
 import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
+import figures
+import fixtures
 import yaml
+from figures import figure, note
+from fixtures import Host, Sandbox
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.helpers import Remote, write_config  # noqa: E402
+from gitops_agent.execute import reaper
 
 PLAYBOOK = """\
 - hosts: all
@@ -41,97 +42,83 @@ PLAYBOOK = """\
         dest: "{{ out_dir }}/{{ gitops_app }}.txt"
         content: "{{ version }}\\n"
 """
+PAUSE = 0.5  # seconds each playbook sleeps: kills land mid-playbook too
 
 
-def app_file(version: int, pause: float) -> str:
-    return f"playbook: playbooks/app.yml\nvars: {{version: {version}, pause: {pause}}}\n"
-
-
-def agent(config: Path) -> subprocess.Popen[bytes]:
-    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    return subprocess.Popen([sys.executable, "-m", "gitops_agent", "run", "--config",
-                             str(config)], cwd=ROOT, env=environment,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def leftovers(state_dir: Path) -> list[int]:
-    from gitops_agent.execute import reaper
-
-    return reaper.marked(str(state_dir), reaper.STATE_MARKER)
+def problems(host: Host, versions: dict[str, int]) -> list[str]:
+    """What does not hold after the last, undisturbed pass."""
+    found = []
+    wrong = [name for name, version in versions.items()
+             if not (host.out / f"{name}.txt").exists()
+             or (host.out / f"{name}.txt").read_text().strip() != str(version)]
+    if wrong:
+        found.append(f"apps not applied at the last commit: {wrong}")
+    try:
+        state = host.state()
+        if {app["state"] for app in state["apps"].values()} - {"applied", "unchanged"}:
+            found.append(f"app states at the end: {state['apps']}")
+        if state["config_commit"] != host.config.tip("main"):
+            found.append("the last pass did not end at the last commit")
+    except (OSError, ValueError, KeyError) as error:
+        found.append(f"state.json is not valid: {error}")
+    try:
+        report = yaml.safe_load(host.config.show(fixtures.STATUS_BRANCH,
+                                                 f"hosts/{fixtures.HOST}.yml"))
+        # its top config_commit waits for news (SPEC §5); the apps must be there
+        if {app["state"] for app in report["apps"].values()} - {"applied", "unchanged"} \
+                or len(report["apps"]) != len(versions):
+            found.append("the pushed report does not show every app applied")
+    except (fixtures.BenchError, ValueError, KeyError, TypeError, AttributeError):
+        found.append("no readable report was pushed")
+    if stray := reaper.marked(str(host.state_dir), reaper.STATE_MARKER):
+        found.append(f"processes left running: {stray}")
+    return found
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--apps", type=int, default=20)
-    parser.add_argument("--passes", type=int, default=50)
-    parser.add_argument("--kill-chance", type=float, default=0.5)
-    parser.add_argument("--seed", type=int, default=7)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--apps", type=int, default=20, help="apps (default 20)")
+    parser.add_argument("--passes", type=int, default=50, help="passes (default 50)")
+    parser.add_argument("--kill-chance", type=float, default=0.5,
+                        help="share of the passes killed (default 0.5)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    parser.add_argument("--quick", action="store_true", help="4 apps x 6 passes (CI)")
     args = parser.parse_args()
+    if args.quick:
+        args.apps, args.passes = 4, 6
     chance = random.Random(args.seed)
-    began = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="bench-kills-") as temporary:
-        root = Path(temporary)
-        out, state_dir = root / "out", root / "state"
-        out.mkdir()
-        repo = Remote(root, "config")
-        repo.write("playbooks/app.yml", PLAYBOOK)
-        repo.write("group_vars/all.yml", f"out_dir: {out}\n")
-        versions = dict.fromkeys(range(args.apps), 1)
-        for index in versions:
-            repo.write(f"apps/app-{index:02d}.yml", app_file(1, 0.5))
-        repo.commit("start")
-        config = write_config(root / "agent.yml", repo.url, state_dir,
-                              runner={"workers": 2})
+    started, load = time.monotonic(), os.getloadavg()[0]
+    with Sandbox("bench-kills") as box:
+        host = fixtures.build_host(box.root / "host", args.apps, PLAYBOOK, sources=False,
+                                   app_vars=lambda _: {"version": 1, "pause": PAUSE})
+        versions = dict.fromkeys(host.names, 1)
         kills = 0
         for number in range(args.passes):
-            for index in chance.sample(sorted(versions), k=max(1, args.apps // 5)):
-                versions[index] += 1
-                repo.write(f"apps/app-{index:02d}.yml", app_file(versions[index], 0.5))
-            repo.commit(f"pass {number}")
-            process = agent(config)
+            for name in chance.sample(host.names, k=max(1, args.apps // 5)):
+                versions[name] += 1
+                host.set_vars(name, version=versions[name], pause=PAUSE)
+            host.config.commit(f"pass {number}")
+            agent = subprocess.Popen(box.agent_argv("run", config=host.agent_config),
+                                     env=box.env, cwd=box.root, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
             if chance.random() < args.kill_chance:
                 time.sleep(chance.uniform(0.1, 4.0))
-                if process.poll() is None:
-                    process.send_signal(signal.SIGKILL)
+                if agent.poll() is None:
+                    agent.send_signal(signal.SIGKILL)
                     kills += 1
-            process.wait()
-        last = agent(config)
-        last.wait()
+            agent.wait()
+        last = box.agent("run", config=host.agent_config, check=False)
         time.sleep(0.5)
-        problems = []
-        wrong = [index for index, version in versions.items()
-                 if not (out / f"app-{index:02d}.txt").exists()
-                 or (out / f"app-{index:02d}.txt").read_text().strip() != str(version)]
-        if wrong:
-            problems.append(f"apps not applied at the last commit: {wrong}")
-        try:
-            state = json.loads((state_dir / "state.json").read_text())
-            states = {record["state"] for record in state["apps"].values()}
-            if states - {"applied", "unchanged"}:
-                problems.append(f"app states at the end: {sorted(states)}")
-        except (OSError, ValueError, KeyError) as error:
-            problems.append(f"state.json is not valid: {error}")
-        head = repo.log("main")[0]
-        try:
-            report = yaml.safe_load(repo.read("gitops-status/web-01", "hosts/web-01.yml"))
-            # its top config_commit waits for news (SPEC §5); the apps must be there
-            if {app["state"] for app in report["apps"].values()} - {"applied", "unchanged"} \
-                    or len(report["apps"]) != args.apps:
-                problems.append("the pushed report does not show every app applied")
-            if json.loads((state_dir / "state.json").read_text())["config_commit"] != head:
-                problems.append("the last pass did not end at the last commit")
-        except (subprocess.CalledProcessError, OSError, ValueError, KeyError, TypeError):
-            problems.append("no readable report was pushed")
-        stray = leftovers(state_dir)
-        if stray:
-            problems.append(f"processes left running: {stray}")
-    print(f"apps={args.apps} passes={args.passes} kills={kills} last_pass_rc={last.returncode} "
-          f"problems={len(problems)} seconds={time.monotonic() - began:.0f}")
-    for problem in problems:
-        print(f"  {problem}")
-    print(f"reproduce: .venv/bin/python bench/bench_kills.py --apps {args.apps} "
-          f"--passes {args.passes} --seed {args.seed}")
-    return 1 if problems or last.returncode != 0 else 0
+        found = problems(host, versions)
+    for problem in found:
+        note(f"problem: {problem}")
+    figure(f"soak under SIGKILL, {args.apps} apps x {args.passes} passes", len(found),
+           "problems", f"{kills} passes killed, last pass rc {last.returncode}")
+    figures.machine(load, started)
+    figures.reproduce(__file__)
+    return 1 if found or last.returncode != 0 else 0
 
 
 if __name__ == "__main__":

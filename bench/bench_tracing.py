@@ -1,23 +1,26 @@
+#!/usr/bin/env python3
 """What the read tracer costs an apply: the same playbook run through the agent's runner
 with and without tracing, interleaved, median of N each.
 
-    .venv/bin/python bench/bench_tracing.py            # N=9, ~1 min on 2 cores
-    .venv/bin/python bench/bench_tracing.py --repeat 3 # the short version CI runs
+    .venv/bin/python bench/bench_tracing.py             # N=9, ~3 min on 2 cores
+    .venv/bin/python bench/bench_tracing.py --quick     # 1 each, no warm-up: the CI version
 
 The playbook is a realistic small one: a role with defaults, a meta dependency, two
 templates, vars_files, a lookup, a loop of 10 files and a handler (15 task results).
+A first, untimed run with tracing warms the caches.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import sys
-import tempfile
+import os
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import figures
+import fixtures
+from figures import Samples, figure
+from fixtures import Sandbox
 
 from gitops_agent.execute.runner import RunRequest, run_playbook
 
@@ -74,33 +77,37 @@ def one(root: Path, trace: bool, index: int) -> float:
     result = run_playbook(request)
     elapsed = time.perf_counter() - began
     if not result.outcome.ok or (trace and result.reads is None):
-        raise SystemExit(f"bench run failed: {result.outcome.message}")
+        raise fixtures.BenchError(f"bench run failed: {result.outcome.message}")
     return elapsed
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=9)
-    repeat = parser.parse_args().repeat
-    with tempfile.TemporaryDirectory(prefix="bench-tracing-") as temporary:
-        root = Path(temporary)
-        for path, text in FILES.items():
-            target = root / "config" / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
-        one(root, True, -1)  # warm caches
-        plain, traced = [], []
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--repeat", type=int, default=9, metavar="N",
+                        help="timed runs with and without tracing (default 9)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one run each and no warm-up: the CI version")
+    args = parser.parse_args()
+    repeat = 1 if args.quick else args.repeat
+    started, load = time.monotonic(), os.getloadavg()[0]
+    plain, traced = Samples(), Samples()
+    with Sandbox("bench-tracing") as box:
+        box.isolate()  # the runner starts ansible-playbook with os.environ
+        fixtures.write_files(box.root / "config", FILES)
+        if not args.quick:
+            one(box.root, True, -1)
         for index in range(repeat):
-            plain.append(one(root, False, 2 * index))
-            traced.append(one(root, True, 2 * index + 1))
-    without, with_ = statistics.median(plain), statistics.median(traced)
-    print(f"apply without tracing: median {without:.3f}s of {repeat} "
-          f"(min {min(plain):.3f}s)")
-    print(f"apply with tracing:    median {with_:.3f}s of {repeat} "
-          f"(min {min(traced):.3f}s)")
-    print(f"overhead: {100 * (with_ - without) / without:+.1f}% (median), "
-          f"{100 * (min(traced) - min(plain)) / min(plain):+.1f}% (min)")
-    print(f"reproduce: .venv/bin/python bench/bench_tracing.py --repeat {repeat}")
+            plain.wall.append(one(box.root, False, 2 * index))
+            traced.wall.append(one(box.root, True, 2 * index + 1))
+    plain.show("apply without tracing")
+    traced.show("apply with tracing")
+    median, least = traced.median / plain.median - 1, min(traced.wall) / min(plain.wall) - 1
+    figure("tracing overhead", f"{100 * median:+.1f}", "% on medians",
+           f"{100 * least:+.1f} % on minimums, n={repeat}")
+    figures.machine(load, started)
+    figures.reproduce(__file__)
     return 0
 
 

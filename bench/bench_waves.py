@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
+#!/usr/bin/env python3
 """Rollouts: what a host waiting for an earlier wave pays at every pass (SPEC §4b).
 
     .venv/bin/python bench/bench_waves.py            # 10 and 1000 status branches
-    .venv/bin/python bench/bench_waves.py --quick    # 10 and 50: the version CI runs
+    .venv/bin/python bench/bench_waves.py --quick    # 10 and 50: the CI version
 
 A waiting host re-reads the earlier waves' reports at every pass: observe.waves.peers(),
 one depth-1 fetch of a few status branches (or, for many, a listing of the branches and
 a depth-1 fetch of just those whose tip moved), then the changed reports parsed. For
 a host of the second wave, the canary wave chosen by name (`hosts: [host-0001]`: only
 that branch is asked for) or by labels only (every status branch is fetched): bytes
-received cold, after 5 % of the hosts published, and when nothing changed; wall and CPU
-time of one call (median); its git network calls (1 when nothing changed, at most 2).
-The fleet is fleet_sim's.
+received cold, after 5 % of the hosts published, and when nothing changed (traffic.py);
+wall and CPU time of one call (median); its git network calls, counted by wrapping
+gitops_agent.git.run and checked against the upload-pack sessions in the trace (exit 1
+unless 1 when nothing changed, at most 2). The fleet is fleet_sim.py's.
 """
 
 from __future__ import annotations
@@ -20,23 +22,21 @@ import argparse
 import os
 import re
 import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+import figures
+import fleet_sim as sim
+import traffic
+from figures import figure
+from fixtures import Sandbox
 
-import fleet_sim as sim  # noqa: E402
-
-from gitops_agent import git  # noqa: E402
-from gitops_agent.config.agent import DEFAULT_STATUS_BRANCH  # noqa: E402
-from gitops_agent.config.fleet import Rules, Wave  # noqa: E402
-from gitops_agent.observe import waves  # noqa: E402
-from gitops_agent.publish import status  # noqa: E402
+from gitops_agent import git
+from gitops_agent.config.agent import DEFAULT_STATUS_BRANCH
+from gitops_agent.config.fleet import Rules, Wave
+from gitops_agent.observe import waves
+from gitops_agent.publish import status
 
 NETWORK = {"fetch", "ls-remote", "push", "clone"}
 LABELS = {"env": "prod", "role": "web"}  # every simulated host's labels (fleet_sim)
@@ -72,7 +72,7 @@ class Commands:
         self.names, self.seconds = [], 0.0
         index = len(list(traces.glob("*.trace"))) if traces else 0
         used, start = sum(os.times()[:4]), time.perf_counter()
-        got = sim.traced(traces, call) if traces else call()
+        got = traffic.traced(traces, call) if traces else call()
         wall, used = time.perf_counter() - start, sum(os.times()[:4]) - used
         trace = traces / f"{index}.trace" if traces else Path(os.devnull)
         text = trace.read_text(errors="replace") if trace.exists() else ""
@@ -93,14 +93,14 @@ def publish_some(fleet: sim.Fleet, when: float) -> None:
 
 def size(root: Path, hosts: int, repeat: int, commands: Commands) -> dict[str, Any]:
     fleet = sim.Fleet(root, hosts, name=f"fleet-{hosts}")
-    results = sim.run_together(fleet.hosts, lambda host: fleet.publish(host, sim.later(0),
-                                                                        True), 8)
-    if errors := [error for _, error in results if error]:
+    first = sim.run_together(fleet.hosts, lambda host: fleet.publish(host, sim.later(0),
+                                                                      True), 8)
+    if errors := [error for _, error in first if error]:
         raise RuntimeError(f"first reports: {errors[:3]}")
     waiting = fleet.hosts[-1]
     target = fleet.target(waiting)  # what config/agent.py gives for the default branch
     assert target.pattern == DEFAULT_STATUS_BRANCH and target.per_host
-    figures: dict[str, Any] = {}
+    cases: dict[str, Any] = {}
     for number, (case, rules) in enumerate(CANARIES.items()):
         limit = rules.wave_of(waiting, LABELS)
         assert limit == 1, limit  # the waiting host is in the second wave
@@ -117,48 +117,53 @@ def size(root: Path, hosts: int, repeat: int, commands: Commands) -> dict[str, A
         timed = [commands.one(call) for _ in range(repeat)]  # a waiting host's every pass
         if found != {1 if case == "name" else hosts}:
             raise RuntimeError(f"{case}: peers() found {found} reports")
-        figures[case] = {"cold": cold, "warm": warm, "same": same, "repeat": repeat, **{
+        cases[case] = {"cold": cold, "warm": warm, "same": same, "repeat": repeat, **{
             key: statistics.median(row[key] for row in timed) for key in ("wall", "cpu", "git")}}
-    return figures
+    return cases
 
 
-def report(hosts: int, case: str, figures: dict[str, Any]) -> bool:
-    where = f"branches={hosts} canary by {case}:"
+def report(hosts: int, case: str, results: dict[str, Any]) -> bool:
+    """The figures of one case; whether its network calls are as they should be."""
+    where = f"waiting host, canary by {case}, {hosts} branches"
     for key, what in (("cold", "first call (cold cache)"),
                       ("warm", "after 5 % of hosts published"), ("same", "nothing changed")):
-        print(f"{where} bytes received, {what}: {figures[key]['bytes']:,}")
-    print(f"{where} wall time of one call: {figures['wall'] * 1000:,.0f} ms, median of "
-          f"{figures['repeat']} (CPU {figures['cpu'] * 1000:,.0f} ms; in git commands "
-          f"{figures['git'] * 1000:,.0f} ms)")
-    rows = [figures[key] for key in ("cold", "warm", "same")]
-    network = sorted({row["network"] for row in rows})
-    print(f"{where} network calls per call: {'/'.join(map(str, network))} "
-          f"(upload-pack sessions: {'/'.join(str(row['sessions']) for row in rows)}; "
-          f"git commands: {'/'.join(str(row['commands']) for row in rows)})")
+        figure(f"{where}, bytes received, {what}", results[key]["bytes"], "bytes")
+    figure(f"{where}, one call when nothing changed", f"{results['wall'] * 1000:.0f}",
+           "ms median", f"CPU {results['cpu'] * 1000:.0f} ms, in git commands "
+           f"{results['git'] * 1000:.0f} ms, n={results['repeat']}")
+    rows = [results[key] for key in ("cold", "warm", "same")]
+    figure(f"{where}, network calls per call", "/".join(str(row["network"]) for row in rows),
+           "", "cold/after/nothing changed; upload-pack sessions "
+           f"{'/'.join(str(row['sessions']) for row in rows)}; git commands "
+           f"{'/'.join(str(row['commands']) for row in rows)}")
     # a few branches: one fetch; many: a listing, plus a fetch only when a tip moved
     return rows[2]["network"] == 1 and all(row["network"] <= 2 and row["sessions"] <= 2
                                            for row in rows)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hosts", type=int, nargs="+", default=[10, 1000],
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--hosts", type=int, nargs="+", default=[10, 1000], metavar="N",
                         help="numbers of status branches (default: 10 1000)")
-    parser.add_argument("--repeat", type=int, default=7, help="timed calls per case")
-    parser.add_argument("--quick", action="store_true", help="10 and 50 hosts (CI)")
+    parser.add_argument("--repeat", type=int, default=7,
+                        help="timed calls per case when nothing changed (default 7)")
+    parser.add_argument("--quick", action="store_true",
+                        help="10 and 50 branches, 3 timed calls: the CI version")
     args = parser.parse_args()
     if args.quick:
         args.hosts, args.repeat = [10, 50], 3
-    git.scrub_environment()  # no GIT_* from the caller
-    commands, ok = Commands(), True
-    began, load = time.monotonic(), os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="bench-waves-") as temporary:
+    started, load = time.monotonic(), os.getloadavg()[0]
+    ok = True
+    with Sandbox("bench-waves") as box:
+        box.isolate()  # the agent's code runs in this process
+        commands = Commands()
         for hosts in args.hosts:
-            for case, figures in size(Path(temporary), hosts, args.repeat, commands).items():
-                ok = report(hosts, case, figures) and ok
-    print(f"machine: {os.cpu_count()} cores, {sim.sh_git('--version').strip()}, load "
-          f"{load[0]:.2f} -> {os.getloadavg()[0]:.2f}, {time.monotonic() - began:.0f} s")
-    print("reproduce: " + " ".join([".venv/bin/python", "bench/bench_waves.py", *sys.argv[1:]]))
+            for case, results in size(box.root, hosts, args.repeat, commands).items():
+                ok = report(hosts, case, results) and ok
+    figures.machine(load, started)
+    figures.reproduce(__file__)
     return 0 if ok else 1
 
 

@@ -1,9 +1,11 @@
-"""A simulated fleet for bench_fleet.py: N hosts, each with its own status cache repo and
-config checkout, driving the agent's real publishing code against ONE local bare repo.
+"""A simulated fleet for bench_fleet.py and bench_waves.py: N hosts, each with its own
+status cache repo and config checkout, driving the agent's real publishing code against
+ONE local bare repo (a plain path: git's local transport, real upload-pack and
+receive-pack processes, the same protocol as over ssh).
 
 Nothing here reimplements the agent: a host's pass is `config_repo.remote_head` (the
 no-op check of the config branch) and `status.publish` with a real StatusConfig, a
-report from `report.build` and an injected clock.
+report from `report.build` and an injected clock. What a call receives: traffic.py.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import logging
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from fixtures import git as sh_git
 
 from gitops_agent import git
 from gitops_agent.config import RepoConfig, StatusConfig
@@ -28,17 +31,6 @@ from gitops_agent.observe import config_repo
 from gitops_agent.publish import report, status
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # the simulated clock starts here
-IDENTITY = ["-c", "user.name=fleet-bench", "-c", "user.email=fleet-bench@localhost",
-            "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"]
-SERVER_SIDES = ("upload-pack", "receive-pack", "upload-archive")
-
-
-def sh_git(*args: str, cwd: Path | None = None, stdin: str | None = None) -> str:
-    """git for the bench's own set-up and reads (not the agent's code path)."""
-    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
-    done = subprocess.run(["git", *IDENTITY, *args], cwd=cwd, env=env, input=stdin,
-                          capture_output=True, text=True, check=True)
-    return done.stdout
 
 
 def iso(when: datetime) -> str:
@@ -173,7 +165,7 @@ class Fleet:
         sh_git("add", "-A", cwd=self.work)
         sh_git("commit", "-q", "-m", message, cwd=self.work)
         sh_git("push", "-q", self.url, "HEAD:refs/heads/main", cwd=self.work)
-        self.config_commit = sh_git("rev-parse", "HEAD", cwd=self.work).strip()
+        self.config_commit = sh_git("rev-parse", "HEAD", cwd=self.work)
         return self.config_commit
 
     # -- a host's side
@@ -235,7 +227,7 @@ class Fleet:
 
     def commits(self) -> int:
         return int(sh_git("--git-dir", self.url, "rev-list", "--count",
-                          "--branches=gitops-status/").strip())
+                          "--branches=gitops-status/"))
 
     def loose(self) -> tuple[int, int]:
         """Loose objects: how many, and their bytes (the files, without the 256 fan-out
@@ -253,77 +245,6 @@ class Fleet:
                                   check=True).stdout.split()[0])
 
 
-def received(trace: Path, pack: Path) -> dict[str, int]:
-    """Bytes the client received, from GIT_TRACE_PACKET (pkt-lines traced `<` by the
-    client's side, not the server's) and GIT_TRACE_PACKFILE (raw pack data)."""
-    lines = 0
-    text = trace.read_text(errors="replace") if trace.exists() else ""
-    for match in re.finditer(r"packet:\s+([\w-]+)< (.*)", text):
-        identity, payload = match[1], match[2]
-        if identity in SERVER_SIDES or payload == "PACK ...":  # pack: from the pack trace
-            continue
-        if payload in ("0000", "0001", "0002"):
-            lines += 4  # flush, delim, response-end
-        elif identity == "sideband":
-            # a band-1 packet's pkt-lines are traced again, one by one, as the client
-            # reads them: count those, plus this packet's length and band byte
-            lines += 5
-        else:  # a traced \ooo is one byte; git drops the newline from the trace
-            lines += 4 + len(re.sub(r"\\[0-7]{1,3}", "x", payload)) + 1
-    packed = pack.stat().st_size if pack.exists() else 0
-    return {"lines": lines, "pack": packed, "total": lines + packed}
-
-
-def traced(root: Path, call: Any, config: dict[str, str] | None = None) -> dict[str, int]:
-    """call() with packet tracing on (and `config` given to git through GIT_CONFIG_*);
-    what the client received. Only one call at a time: os.environ is the process's."""
-    root.mkdir(parents=True, exist_ok=True)
-    index = len(list(root.glob("*.trace")))
-    trace, pack = root / f"{index}.trace", root / f"{index}.pack"
-    extra = {"GIT_TRACE_PACKET": str(trace), "GIT_TRACE_PACKFILE": str(pack)}
-    for number, (key, value) in enumerate((config or {}).items()):
-        extra |= {f"GIT_CONFIG_KEY_{number}": key, f"GIT_CONFIG_VALUE_{number}": value}
-    extra["GIT_CONFIG_COUNT"] = str(len(config or {}))
-    os.environ.update(extra)
-    try:
-        call()
-    finally:
-        for key in extra:
-            os.environ.pop(key, None)
-    return received(trace, pack)
-
-
-WIRE = """#!{python}
-import os, subprocess, sys
-child = subprocess.Popen(["sh", "-c", sys.argv[-1]], stdout=subprocess.PIPE)
-count = 0
-while chunk := child.stdout.read1(65536):
-    count += len(chunk)
-    os.write(1, chunk)
-with open({log!r}, "a") as log:
-    log.write(f"{{count}}\\n")
-sys.exit(child.wait())
-"""
-
-
-def on_the_wire(root: Path, fleet: Fleet, call: Any) -> int:
-    """call() with the fleet reached over ssh://, `ssh` being a local stand-in that
-    counts the bytes the remote git sends back: a check on the traces' arithmetic."""
-    shim, log = root / "wire", root / "wire.log"
-    if not shim.exists():
-        shim.mkdir(parents=True)
-        (shim / "ssh").write_text(WIRE.format(python=sys.executable, log=str(log)))
-        (shim / "ssh").chmod(0o755)
-    log.write_text("")
-    url, path = fleet.url, os.environ["PATH"]
-    fleet.url, os.environ["PATH"] = f"ssh://bench{fleet.bare}", f"{shim}:{path}"
-    try:
-        call()
-    finally:
-        fleet.url, os.environ["PATH"] = url, path
-    return sum(int(line) for line in log.read_text().split())
-
-
 def simulated_dates(when: datetime | None) -> None:
     """Commits the agent makes carry the simulated time (None: the real clock again)."""
     for key in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
@@ -339,43 +260,6 @@ def later(seconds: float) -> datetime:
 
 def parse_iso(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-
-
-def noop_bytes(fleet: Fleet, traces: Path, samples: int) -> dict[str, Any]:
-    """What one no-op pass receives, per host: remote_head, then publish ('unchanged')."""
-    head, publish, v0 = [], [], []
-    for host in fleet.hosts[:samples]:
-        fleet.head(host)  # a warm checkout, as after the host's first pass
-        when = parse_iso(fleet.expected[host]["last_pass"]) + timedelta(seconds=1)
-        head.append(traced(traces, lambda host=host: fleet.head(host)))
-        outcomes: list[str] = []
-        publish.append(traced(traces, lambda host=host, when=when, outcomes=outcomes:
-                              outcomes.append(fleet.publish(host, when))))
-        if outcomes != ["unchanged"]:
-            raise RuntimeError(f"{host}: a no-op pass published: {outcomes}")
-        v0.append(traced(traces, lambda host=host: fleet.head(host), {"protocol.version": "0"}))
-
-    def mean(rows: list[dict[str, int]], key: str) -> int:
-        return round(sum(row[key] for row in rows) / len(rows))
-
-    host = fleet.hosts[0]
-    when = parse_iso(fleet.expected[host]["last_pass"]) + timedelta(seconds=2)
-    pushes = {version: traced(traces, lambda: fleet.publish(host, when, change=True),
-                              {"protocol.version": version})["total"] for version in "20"}
-    clones = {name: traced(traces, lambda name=name, options=options: sh_git(
-        "clone", "-q", "--no-local", "--no-checkout", *options, fleet.url,
-        str(traces / name)))["total"]
-        for name, options in (("clone", []), ("clone_main", ["--single-branch"]))}
-    wire_head = on_the_wire(traces, fleet, lambda: fleet.head(host))
-    wire_push = on_the_wire(traces, fleet, lambda: fleet.publish(host, when, change=True))
-    return {"branches": len(fleet.hosts), "samples": len(head),
-            "head_lines": mean(head, "lines"), "head_pack": mean(head, "pack"),
-            "publish": mean(publish, "total"),
-            "noop_total": mean(head, "total") + mean(publish, "total"),
-            "head_v0": mean(v0, "total"),
-            "ls_remote": traced(traces, lambda: git.ls_remote(fleet.url, fleet.auth))["total"],
-            "push_v2": pushes["2"], "push_v0": pushes["0"], **clones,
-            "wire_head": wire_head, "wire_push": wire_push}
 
 
 def gc_size(fleet: Fleet, *options: str) -> int:
