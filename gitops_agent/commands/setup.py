@@ -178,13 +178,17 @@ def _next_steps(config: AgentConfig, host: Host) -> None:
     click.echo("")
     if config.config_repo.ssh_key and access.uses_ssh(config):
         for number, step in enumerate(access.grants(config)):
-            click.echo(textwrap.fill(step, 88, initial_indent="Next: " if number == 0 else
-                                     " " * 6, subsequent_indent=" " * 6))
+            click.echo(_wrap(step, "Next: " if number == 0 else " " * 6, " " * 6))
     root = f" --root {host.root}" if host.root else ""
-    click.echo(textwrap.fill(
-        f"Then run `gitops-agent setup{root}` again: it checks access and starts the agent "
-        "(`gitops-agent setup --check` only checks). The agent is not started before: its "
-        "first pass would fail.", 88))
+    click.echo(_wrap(f"Then run `gitops-agent setup{root}` again: it checks access and starts "
+                     "the agent (`gitops-agent setup --check` only checks). The agent is not "
+                     "started before: its first pass would fail."))
+
+
+def _wrap(text: str, first: str = "", rest: str = "") -> str:
+    """`text` in lines of 88 characters; URLs and paths are never broken."""
+    return textwrap.fill(text, 88, initial_indent=first, subsequent_indent=rest,
+                         break_long_words=False, break_on_hyphens=False)
 
 
 def _check_only(host: Host) -> int:
