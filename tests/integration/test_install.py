@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,14 @@ def test_install_script_is_shellcheck_clean() -> None:
         pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
     done = subprocess.run(["shellcheck", str(INSTALL)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
+
+
+def test_fleet_install_playbook_passes_syntax_check(tmp_path: Path) -> None:
+    """examples/fleet-install/install.yml (run for real by hand: see its README)."""
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("[gitops_agents]\nweb-01 ansible_connection=local\n")
+    playbook = REPO / "examples" / "fleet-install" / "install.yml"
+    done = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"),
+                           "--syntax-check", "-i", str(inventory), str(playbook)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
