@@ -27,7 +27,7 @@ class Changes:
 
     @staticmethod
     def say(verb: str, what: str) -> None:
-        click.echo(f"  {verb:<13}{what}")
+        click.echo(f"  {verb:<12} {what}")
 
     def change(self, done: str, what: str) -> bool:
         """Say the change `done` ("created") to `what`; True when it is to be made now."""

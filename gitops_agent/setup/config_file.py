@@ -50,15 +50,26 @@ def ask_missing(values: Values, interactive: bool) -> Values:
     if not interactive:
         raise ConfigError("--config-url is missing: give the config repo's git URL (there is "
                           "no terminal to ask on); nothing was written")
-    asked = replace(values, config_url=click.prompt("The config repo's git URL (config_repo.url)"))
+    asked = replace(values, config_url=click.prompt(
+        "The config repo's git URL (config_repo.url)", value_proc=_url))
     if values.given():
         return asked
+    branch = click.prompt("Its branch", default="main")
     host = click.prompt("This host's name (host.name)", default=short_hostname())
     status = click.prompt("Push status reports to another repo (status.url; empty: to the "
-                          "config repo)", default="", show_default=False)
-    return replace(asked, branch=click.prompt("Its branch", default="main"),
-                   host_name=host if host != short_hostname() else None,
-                   status_url=status.strip() or None)
+                          "config repo)", default="", show_default=False,
+                          value_proc=lambda text: _url(text) if text.strip() else "")
+    return replace(asked, branch=branch, host_name=host if host != short_hostname() else None,
+                   status_url=status or None)
+
+
+def _url(text: str) -> str:
+    """A URL typed at a prompt: asked again when git could not take it."""
+    try:
+        validate_url(text.strip())
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from None
+    return text.strip()
 
 
 def check_values(values: Values) -> None:
