@@ -266,8 +266,9 @@ fi
 
 # --- setup ------------------------------------------------------------------------
 
-if [[ ! -x $venv/bin/python ]]; then
-  step "would run: gitops-agent setup ${setup_args[*]} ${root_args[*]}"
+if [[ ! -x $venv/bin/python ]]; then   # a dry run before the venv exists
+  step "would run: gitops-agent setup ${setup_args[*]} ${root_args[*]}" |
+    sed -E 's#(://)[^/@ ]*@#\1***@#g'   # no credentials of an https URL
   exit 0
 fi
 restart=()   # a running daemon still runs the old agent

@@ -70,7 +70,7 @@ def setup(options: Options) -> int:
     result = access.check(config, host)
     click.echo(f"\nAccess: {result.message}")
     if not result.ok:
-        _next_steps(config, host)
+        _next_steps(config, host, result)
         return EXIT_ACCESS_PENDING
     service.start(changes, host, mode, restart=units_changed or options.restart)
     return EXIT_OK
@@ -174,9 +174,9 @@ def _show_keys(host: Host, config: AgentConfig, public: str | None,
         click.echo(f"  {public}" if public else "  (a new key, made when setup runs)")
 
 
-def _next_steps(config: AgentConfig, host: Host) -> None:
+def _next_steps(config: AgentConfig, host: Host, result: access.Access) -> None:
     click.echo("")
-    if config.config_repo.ssh_key and access.uses_ssh(config):
+    if not result.reached and config.config_repo.ssh_key and access.uses_ssh(config):
         for number, step in enumerate(access.grants(config)):
             click.echo(_wrap(step, "Next: " if number == 0 else " " * 6, " " * 6))
     root = f" --root {host.root}" if host.root else ""
@@ -200,5 +200,5 @@ def _check_only(host: Host) -> int:
     click.echo(f"Access: {result.message}")
     if result.ok:
         return EXIT_OK
-    _next_steps(config, host)
+    _next_steps(config, host, result)
     return EXIT_ACCESS_PENDING

@@ -17,6 +17,7 @@ from gitops_agent.setup.paths import Host
 class Access:
     ok: bool
     message: str  # one line for humans
+    reached: bool = True  # the repo answered (it may still lack the branch)
 
 
 def check(config: AgentConfig, host: Host) -> Access:
@@ -31,9 +32,9 @@ def check(config: AgentConfig, host: Host) -> Access:
         heads = git.ls_remote(repo.url, auth, heads=True)
     except GitError as error:
         reason = str(error).split(" failed: ", 1)[-1]
-        return Access(False, f"git ls-remote {shown} failed: {reason}")
+        return Access(False, f"git ls-remote {shown} failed: {reason}", reached=False)
     except FatalError as error:  # a key or known_hosts that cannot be read
-        return Access(False, f"git ls-remote {shown} cannot run: {error}")
+        return Access(False, f"git ls-remote {shown} cannot run: {error}", reached=False)
     commit = heads.get(f"refs/heads/{repo.branch}")
     if commit is None:
         return Access(False, f"git ls-remote {shown} works, but the repo has no branch "

@@ -425,6 +425,14 @@ def test_access_is_checked_with_the_deploy_key_and_the_agent_starts_only_then(
     assert "refs/heads/main" in done.stdout
 
 
+def test_a_config_repo_without_the_branch_is_not_started_either(tmp_path: Path) -> None:
+    empty = Remote(tmp_path, "empty")  # nothing pushed yet: a first pass would fail
+    done = setup(tmp_path / "root", "--config-url", empty.url)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"git ls-remote {empty.url} works, but the repo has no branch main yet" in done.stdout
+    assert "add this key" not in done.stdout and "enable" not in done.stdout
+
+
 def test_an_unreachable_git_host_is_one_line(tmp_path: Path) -> None:
     port = free_port()
     done = setup(tmp_path / "root", "--config-url", f"ssh://git@127.0.0.1:{port}/fleet.git")
