@@ -18,19 +18,19 @@ F = Callable[..., Any]
 PROG = "gitops-agent"
 
 
-def command(needs_config: bool = True, needs_path: bool = False) -> Callable[[F], F]:
+def command(needs_config: bool = True, needs_path: bool = False,
+            takes_config: bool = True) -> Callable[[F], F]:
     """Give a verb --config and --debug, logging, the error handler and the exit code.
 
-    The verb gets the loaded `config`, or with `needs_path` only the config's `path`."""
+    The verb gets the loaded `config`, or with `needs_path` only the config's `path`;
+    without `takes_config` it has no --config (setup writes the config where the units
+    look for it)."""
 
     def decorate(body: F) -> F:
-        @click.option("--config", "config_file", metavar="PATH", default=None,
-                      help="Agent config (default $GITOPS_AGENT_CONFIG, "
-                           "then /etc/gitops-agent/config.yml).")
         @click.option("--debug", is_flag=True, help="Log everything; tracebacks on errors.")
         @click.pass_context
         @functools.wraps(body)
-        def wrapper(context: click.Context, config_file: str | None, debug: bool,
+        def wrapper(context: click.Context, debug: bool, config_file: str | None = None,
                     **kwargs: Any) -> None:
             shared = context.find_root().params
             debug = debug or bool(shared.get("debug"))
@@ -45,7 +45,11 @@ def command(needs_config: bool = True, needs_path: bool = False) -> Callable[[F]
                 code = body(**kwargs)
             context.exit(code)
 
-        return wrapper
+        if not takes_config:
+            return wrapper
+        return click.option("--config", "config_file", metavar="PATH", default=None,
+                            help="Agent config (default $GITOPS_AGENT_CONFIG, "
+                                 "then /etc/gitops-agent/config.yml).")(wrapper)
 
     return decorate
 
@@ -75,6 +79,54 @@ def configure_command(path: Path) -> int:
     from gitops_agent.commands.configure import configure
 
     return configure(path)
+
+
+@main.command("setup", epilog=exit_help("setup"))
+@click.option("--config-url", metavar="URL", help="config_repo.url: the config repo (asked for "
+              "on a terminal; required for a new config).")
+@click.option("--branch", metavar="NAME", help="config_repo.branch (default main).")
+@click.option("--host-name", metavar="NAME",
+              help="host.name (default: the agent takes the short hostname).")
+@click.option("--status-url", metavar="URL",
+              help="status.url: push reports to this repo instead of the config repo.")
+@click.option("--mode", type=click.Choice(["daemon", "timer"]), default=None,
+              help="daemon: gitops-agent.service (`watch`); timer: gitops-agent-run.timer + "
+                   ".service (`run`). Default: the mode set up already, else daemon.")
+@click.option("--git-host", metavar="HOST[:PORT]",
+              help="Pin this host's keys with ssh-keyscan (default: the hosts of the ssh URLs "
+                   "in the config).")
+@click.option("--known-hosts-file", metavar="FILE", type=click.Path(path_type=Path),
+              help="Pin the host keys of this known_hosts file instead of scanning.")
+@click.option("--root", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
+              help="Write everything under DIR (an image, a test); run no systemctl.")
+@click.option("--dry-run", is_flag=True, help="Say what would be done; write nothing.")
+@click.option("--check", is_flag=True,
+              help="Only check that the agent can reach its config repo (git ls-remote with "
+                   "the deploy key); change nothing.")
+@click.option("--restart", is_flag=True,
+              help="Restart a running daemon (install.sh passes it after an upgrade).")
+@click.option("--uninstall", is_flag=True,
+              help="Stop and remove the units; keep the config, key and state.")
+@click.option("--purge", is_flag=True,
+              help="With --uninstall: also remove /etc/gitops-agent and /var/lib/gitops-agent.")
+@command(needs_config=False, takes_config=False)
+def setup_command(config_url: str | None, branch: str | None, host_name: str | None,
+                  status_url: str | None, mode: str | None, git_host: str | None,
+                  known_hosts_file: Path | None, root: Path | None, dry_run: bool, check: bool,
+                  restart: bool, uninstall: bool, purge: bool) -> int:
+    """Set this host up (as root): config, deploy key, pinned host keys, systemd units;
+    start the agent once it can reach its config repo. Safe to run again.
+
+    \b
+    A new config takes its values from the flags, or asks on a terminal; an existing
+    one is never changed (edit it with `gitops-agent configure`). After registering
+    the deploy key it prints, run `gitops-agent setup` again: it checks access and
+    starts the agent."""
+    from gitops_agent.commands.setup import Options, setup
+    from gitops_agent.setup.config_file import Values
+
+    return setup(Options(Values(config_url, branch, host_name, status_url), mode, git_host,
+                         known_hosts_file, root, dry_run, check, restart, uninstall, purge))
 
 
 @main.command("completion", epilog=exit_help("completion"))

@@ -7,6 +7,7 @@ EXIT_FAILED = 1
 EXIT_BAD_CONFIG = 2
 EXIT_CHANGES_PENDING = 3
 EXIT_STALE = 4  # status / fleet: no pass seen for too long
+EXIT_ACCESS_PENDING = 3  # setup: set up, but the config repo cannot be reached yet
 EXIT_LOCKED = 75
 EXIT_INTERRUPTED = 130
 
@@ -47,6 +48,14 @@ EXITS: dict[str, dict[int, str]] = {
                EXIT_BAD_CONFIG: "no such app on this host"},
     "configure": {EXIT_OK: "saved, or nothing changed", EXIT_BAD_CONFIG: "an invalid edit"},
     "completion": {EXIT_OK: "the script is printed"},
+    "setup": {EXIT_OK: "set up, and the agent can reach its config repo (started where "
+                       "systemd runs); --uninstall: removed",
+              EXIT_FAILED: "a step failed (not root, ssh-keygen, ssh-keyscan, systemctl, "
+                           "systemd-analyze verify)",
+              EXIT_BAD_CONFIG: "a required value is missing (no terminal to ask on), a "
+                               "value or the existing config is invalid",
+              EXIT_ACCESS_PENDING: "set up, but the config repo cannot be reached yet (the "
+                                   "deploy key is not registered, say): not started"},
     "init": {EXIT_OK: "the config repo is written",
              EXIT_BAD_CONFIG: "DIR already has app files"},
     "import-legacy": {EXIT_OK: "converted",

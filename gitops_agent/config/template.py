@@ -1,6 +1,6 @@
 """The commented agent config template (agent.yml.template): every key explained, with
-placeholders such as @CONFIG_URL@ where only the operator knows the value. The
-installer and `gitops-agent configure` start a new config from it."""
+placeholders such as @CONFIG_URL@ where only the operator knows the value.
+`gitops-agent setup` and `gitops-agent configure` start a new config from it."""
 
 from __future__ import annotations
 
