@@ -3,7 +3,7 @@
 applied change.
 
     .venv/bin/python bench/bench_daemon.py --idle 180 --interval 60 --samples 2
-    .venv/bin/python bench/bench_daemon.py --quick    # 2 apps, 5 s idle: the CI version
+    .venv/bin/python bench/bench_daemon.py --quick    # 1 app, 3 s idle: the CI version
 
 1. Idle: N apps (each with its own source repo) applied, one no-op pass settled, then
    the daemon left alone for --idle seconds: its RSS (VmRSS, sampled every second) and
@@ -107,10 +107,10 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=3,
                         help="pushes timed, with and without sync (default 3)")
     parser.add_argument("--quick", action="store_true",
-                        help="2 apps, 5 s idle, 5 s interval, 1 sample: the CI version")
+                        help="1 app, 3 s idle, 3 s interval, 1 sample: the CI version")
     args = parser.parse_args()
     if args.quick:
-        args.apps, args.idle, args.interval, args.samples = 2, 5, 5, 1
+        args.apps, args.idle, args.interval, args.samples = 1, 3, 3, 1
     started, load = time.monotonic(), os.getloadavg()[0]
     with Sandbox("bench-daemon") as box:
         host = fixtures.build_host(box.root / "host", args.apps, PLAYBOOK,

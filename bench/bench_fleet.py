@@ -2,7 +2,7 @@
 """Fleet simulation: N hosts publish their reports to per-host status branches of ONE repo.
 
     .venv/bin/python bench/bench_fleet.py              # 1000 hosts, ~25 min on 2 cores
-    .venv/bin/python bench/bench_fleet.py --quick      # 20 hosts, ~30 s: the CI version
+    .venv/bin/python bench/bench_fleet.py --quick      # 12 hosts: the CI version
 
 Every host drives the agent's real code (fleet_sim.py) against one local bare repo whose
 `main` is the config branch. Phases, each printing its figures as it ends:
@@ -183,13 +183,13 @@ def main() -> int:
     add("--changes", type=int, default=2, help="content changes per day (default 2)")
     add("--keep-days", type=int, default=7, help="the month's keep_days (default 7)")
     add("--quick", action="store_true",
-        help="20 hosts, 2 intervals, 5 hosts x 10 days, ~30 s: the CI version")
+        help="12 hosts, 1 interval, 3 hosts x 5 days: the CI version")
     add("--json", type=Path, help="also write every figure to this file")
     add("--seed", type=int, default=1, help="random seed (default 1)")
     args = parser.parse_args()
     if args.quick:
-        args.hosts, args.intervals, args.month_hosts, args.days = 20, 2, 5, 10
-        args.samples, args.keep_days, args.shared_hosts = 5, 3, 5
+        args.hosts, args.intervals, args.month_hosts, args.days = 12, 1, 3, 5
+        args.samples, args.keep_days, args.shared_hosts = 3, 2, 3
     args.concurrency = args.concurrency or args.hosts
     args.window = args.window if args.window is not None else args.hosts / 40
     args.month_hosts = min(args.month_hosts, args.hosts)

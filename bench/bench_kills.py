@@ -3,7 +3,7 @@
 changing, the agent killed outright at a random point of some passes.
 
     .venv/bin/python bench/bench_kills.py            # 20 apps x 50 passes, ~7 min
-    .venv/bin/python bench/bench_kills.py --quick    # 4 apps x 6 passes: the CI version
+    .venv/bin/python bench/bench_kills.py --quick    # 2 apps x 4 passes: the CI version
 
 Before each pass a commit changes a fifth of the apps; with --kill-chance the agent is
 SIGKILLed at a random point of its first 4 s (mid-fetch, mid-playbook, mid-record).
@@ -84,10 +84,10 @@ def main() -> int:
     parser.add_argument("--kill-chance", type=float, default=0.5,
                         help="share of the passes killed (default 0.5)")
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    parser.add_argument("--quick", action="store_true", help="4 apps x 6 passes (CI)")
+    parser.add_argument("--quick", action="store_true", help="2 apps x 4 passes (CI)")
     args = parser.parse_args()
     if args.quick:
-        args.apps, args.passes = 4, 6
+        args.apps, args.passes = 2, 4
     chance = random.Random(args.seed)
     started, load = time.monotonic(), os.getloadavg()[0]
     with Sandbox("bench-kills") as box:

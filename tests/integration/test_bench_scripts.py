@@ -50,16 +50,15 @@ def test_bench_tracing_short_run_prints_its_figures():
 def test_bench_inputs_quick_run_finds_no_miss():
     lines = bench("bench_inputs.py", "--quick")
 
-    for family in ("first_found", "lookup_file", "templated_include"):
-        assert figure(lines, f"family {family}").startswith("0 misses (")
-    assert figure(lines, "all 3 families").startswith("0 misses (")
+    assert figure(lines, "family lookup_file").startswith("0 misses (")
+    assert figure(lines, "all 1 families").startswith("0 misses (")
 
 
 @pytest.mark.slow
 def test_bench_kills_short_run_loses_nothing():
     lines = bench("bench_kills.py", "--quick")
 
-    assert figure(lines, "soak under SIGKILL, 4 apps x 6 passes").startswith("0 problems (")
+    assert figure(lines, "soak under SIGKILL, 2 apps x 4 passes").startswith("0 problems (")
 
 
 @pytest.mark.slow
@@ -69,11 +68,11 @@ def test_bench_fleet_quick_run_loses_no_report():
     for what in ("reports lost", "hosts that gave up", "commits added by heartbeats"):
         assert figure(lines, f"total, {what}").startswith("0 (")
     assert " 0 reports lost, 0 gave up;" in figure(
-        lines, "burst (a config commit touching every host), 20 hosts")
-    for branches in (10, 20):
+        lines, "burst (a config commit touching every host), 12 hosts")
+    for branches in (10, 12):
         assert figure(lines, f"bytes received, no-op pass (remote_head + publish), "
-                             f"{branches} branches").endswith(" bytes (mean of 5 hosts)")
-    assert figure(lines, "month, keep_days 3, 5 hosts x 10 days").endswith(" s)")
+                             f"{branches} branches").endswith(" bytes (mean of 3 hosts)")
+    assert figure(lines, "month, keep_days 2, 3 hosts x 5 days").endswith(" s)")
 
 
 @pytest.mark.slow
@@ -91,9 +90,9 @@ def test_bench_noop_quick_run_measures_agent_and_ansible_pull():
 def test_bench_daemon_short_run_measures_idle_and_push_to_applied():
     lines = bench("bench_daemon.py", "--quick")
 
-    assert " MB max " in figure(lines, "idle RSS, 2 apps, interval 5 s")
-    assert " % of one core " in figure(lines, "idle CPU, 2 apps, interval 5 s")
-    assert figure(lines, "push to applied, interval 5 s").endswith(", n=1)")
+    assert " MB max " in figure(lines, "idle RSS, 1 apps, interval 3 s")
+    assert " % of one core " in figure(lines, "idle CPU, 1 apps, interval 3 s")
+    assert figure(lines, "push to applied, interval 3 s").endswith(", n=1)")
     assert figure(lines, "push + `gitops-agent sync` to applied").endswith(", n=1)")
 
 
