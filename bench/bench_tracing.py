@@ -71,8 +71,8 @@ def one(root: Path, trace: bool, index: int, files: int = 10) -> float:
     out.mkdir(parents=True)
     request = RunRequest(app="bench", playbook=root / "config/playbooks/site.yml",
                          config_dir=root / "config", run_dir=root / "runs",
-                         host="bench-host", extravars={"out": str(out), "files": files}, timeout=300,
-                         trace=trace)
+                         host="bench-host", extravars={"out": str(out), "files": files},
+                         timeout=300, trace=trace)
     began = time.perf_counter()
     result = run_playbook(request)
     elapsed = time.perf_counter() - began
