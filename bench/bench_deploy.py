@@ -28,6 +28,7 @@ from figures import figure
 from fixtures import PROJECT, Sandbox, git
 
 # the environment ansible-playbook runs in: the shipped roles, nothing of the caller's
+# (HOME, for Ansible's ~/.ansible, is the sandbox's: see main)
 ENV = {"ANSIBLE_ROLES_PATH": str(PROJECT / "roles"), "ANSIBLE_NOCOLOR": "1",
        "PATH": f"{fixtures.VENV_BIN}:/usr/bin:/bin"}
 
@@ -57,9 +58,10 @@ def playbook(root: Path, src: Path, book: Path) -> list[str]:
         "gitops_deploy": {"dest": str(root / "dest"),
                           "commands": [f"sh -c 'echo ran >> {root / 'commands.log'}'"]},
     }
-    return ["ansible-playbook", "-i", "localhost,", "-c", "local",
-            "-e", f"ansible_python_interpreter={sys.executable}",
-            "-e", json.dumps(extra), str(book)]
+    inventory = root / "inventory"  # localhost as the agent's runs see it
+    inventory.write_text(f"localhost ansible_connection=local "
+                         f"ansible_python_interpreter={sys.executable}\n")
+    return ["ansible-playbook", "-i", str(inventory), "-e", json.dumps(extra), str(book)]
 
 
 def bench(root: Path, files: int) -> None:
@@ -90,6 +92,7 @@ def main() -> int:
     args = parser.parse_args()
     started, load = time.monotonic(), os.getloadavg()[0]
     with Sandbox("bench-deploy") as box:
+        ENV["HOME"] = str(box.root)
         for files in [20] if args.quick else args.files:
             bench(box.root / f"files-{files}", files)
         one_task = box.root / "one.yml"
