@@ -10,7 +10,7 @@ from gitops_agent.config.apps import APP_NAME
 
 def _checked(app: str) -> str:
     """Only a valid app name becomes a path: `..` or `a/b` would leave the state dir."""
-    if not APP_NAME.match(app):
+    if not APP_NAME.fullmatch(app):
         raise ValueError(f"{app!r} is not an app name")
     return app
 
