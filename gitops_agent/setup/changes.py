@@ -62,6 +62,7 @@ class Changes:
         """`path` holding `text` with `mode`, written atomically; True when it changed."""
         if path.is_symlink() or path.is_dir():
             raise FatalError(f"{path} is not a regular file: move it away first")
+        self.leftovers(path.parent, f".{path.name}.*")
         if path.exists() and path.read_text(encoding="utf-8", errors="replace") == text:
             self.mode(path, mode)
             return False
@@ -80,3 +81,9 @@ class Changes:
             else:
                 path.unlink()
         return True
+
+    def leftovers(self, directory: Path, pattern: str) -> None:
+        """Remove what a run killed half-way left in `directory`: the temp files (and dirs)
+        matching `pattern` that it would have renamed into place."""
+        for path in sorted(directory.glob(pattern)) if directory.is_dir() else ():
+            self.remove(path)

@@ -1,0 +1,260 @@
+"""Review of `gitops-agent setup`, `run-playbook --check` and the deploy mark, as an
+operator or an attacker would meet them: real repos, real processes (an unprivileged
+user, SIGKILL at each rename), real files. Each test proved a defect before its fix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gitops_agent.config import load_agent_config
+from tests.helpers import Remote, cli
+from tests.systemd_verify import needs
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = "etc/gitops-agent/config.yml"
+KEY = "etc/gitops-agent/id_ed25519"
+UNIT = "etc/systemd/system/gitops-agent.service"
+
+
+def setup(root: Path, *args: str, env: dict[str, str] | None = None
+          ) -> subprocess.CompletedProcess[str]:
+    return cli("setup", "--root", str(root), *args, timeout=60, env=env)
+
+
+def one_error(done: subprocess.CompletedProcess[str], code: int) -> str:
+    """The one line on stderr of a command that failed with `code`."""
+    assert done.returncode == code, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "internal error" not in lines[0], done.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Remote:
+    remote = Remote(tmp_path_factory.mktemp("fleet"), "fleet")
+    remote.write("apps/a.yml", "playbook: p.yml\n").commit()
+    return remote
+
+
+# --- flags and values -------------------------------------------------------------------
+
+
+def test_setup_refuses_the_global_config_option_and_warns_of_the_variable(
+        tmp_path: Path, fleet: Remote) -> None:
+    root = tmp_path / "root"
+    done = subprocess.run([sys.executable, "-m", "gitops_agent", "--config", str(tmp_path / "x"),
+                           "setup", "--root", str(root), "--config-url", fleet.url],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert "setup takes no --config: it writes /etc/gitops-agent/config.yml" in one_error(done, 2)
+    assert not root.exists()
+
+    elsewhere = str(tmp_path / "agent.yml")
+    done = setup(root, "--config-url", fleet.url, env={"GITOPS_AGENT_CONFIG": elsewhere})
+    assert done.returncode == 0, done.stderr
+    assert (f"warning: GITOPS_AGENT_CONFIG={elsewhere} is left aside: setup writes "
+            "/etc/gitops-agent/config.yml") in done.stderr
+    assert (root / CONFIG).is_file() and not Path(elsewhere).exists()
+
+
+SECRET = "s3cr$t@pass"
+
+
+@pytest.mark.parametrize("args", [
+    ["--config-url", f"https://bob:{SECRET}@git.example.test/ops/fleet .git"],
+    ["--config-url", "/srv/fleet.git", "--status-url", f"ssh://bob:{SECRET}@h/x`id`.git"],
+])
+def test_a_refused_url_is_shown_without_its_credentials(tmp_path: Path, args: list[str]) -> None:
+    done = setup(tmp_path / "root", *args, "--debug")
+    assert done.returncode == 2, done.stderr
+    assert "refusing git URL" in done.stderr and "***@" in done.stderr
+    assert "s3cr" not in done.stdout + done.stderr and "pass" not in done.stderr
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--host-name", "web-01\n"], "--host-name 'web-01\\n': use letters"),
+    (["--host-name", "web-01\nstate_dir: /tmp"], "use letters"),
+    (["--branch", "main\n"], "--branch 'main\\n' is not a branch name"),
+])
+def test_a_newline_in_a_value_is_refused_and_nothing_written(
+        tmp_path: Path, fleet: Remote, args: list[str], says: str) -> None:
+    root = tmp_path / "root"
+    assert says in one_error(setup(root, "--config-url", fleet.url, *args), 2)
+    assert not root.exists()
+
+
+def test_the_agent_config_refuses_a_host_name_with_a_final_newline(tmp_path: Path) -> None:
+    """The schema's `$` is ECMA's (the end of the text), not Python's."""
+    path = tmp_path / "agent.yml"
+    path.write_text('host: {name: "web-01\\n"}\nconfig_repo: {url: /srv/fleet.git}\n')
+    done = cli("status", config=path)
+    assert "host.name: 'web-01\\n' does not match" in one_error(done, 2)
+
+
+def test_a_directory_where_the_config_belongs_is_one_line(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / CONFIG).mkdir(parents=True)
+    line = one_error(setup(root), 1)
+    assert line == f"gitops-agent: error: {root / CONFIG} is not a regular file: move it away first"
+
+
+# --- an unprivileged user -----------------------------------------------------------------
+
+
+def as_nobody() -> list[str]:
+    """A command prefix that runs the agent's code as user nobody (a Python it can read)."""
+    setpriv = needs("setpriv", "util-linux")
+    path = f"{REPO}:{sysconfig.get_paths()['purelib']}"
+    prefix = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "env",
+              "HOME=/nonexistent", f"PYTHONPATH={path}"]
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for python in (sys.executable, f"/usr/bin/{version}"):
+        probe = subprocess.run([*prefix, python, "-c", "import click, yaml, gitops_agent.cli"],
+                               capture_output=True, timeout=60)
+        if probe.returncode == 0:
+            return [*prefix, python]
+    pytest.skip(f"no {version} that user nobody can run here")
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A temp dir every user may enter (pytest's own are root's only)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to set up as root and then look as nobody")
+    path = Path(tempfile.mkdtemp(prefix="gitops-agent-review-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path)
+
+
+def test_a_non_root_dry_run_on_a_root_only_config_is_one_clear_line(
+        open_dir: Path, fleet: Remote) -> None:
+    root = open_dir / "root"
+    assert setup(root, "--config-url", fleet.url).returncode == 0
+    (root / "etc/gitops-agent").chmod(0o755)  # the config itself stays 0600 root's
+    for _ in range(2):
+        done = subprocess.run([*as_nobody(), "-m", "gitops_agent", "setup", "--root", str(root),
+                               "--dry-run"], capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
+        assert one_error(done, 1) == (
+            f"gitops-agent: error: {root / CONFIG}: Permission denied (setup reads and writes "
+            "files of root: run it as root)")
+        (root / "etc/gitops-agent").chmod(0o700)  # and as installed: not even to be seen
+
+
+# --- nothing half-done --------------------------------------------------------------------
+
+
+def leftovers(root: Path) -> list[str]:
+    return sorted(str(path.relative_to(root)) for path in root.rglob(".*"))
+
+
+def test_a_run_killed_at_each_rename_leaves_whole_files_and_a_rerun_tidies_up(
+        tmp_path: Path, fleet: Remote) -> None:
+    """SIGKILL at the Nth rename(2): config, public key, private key, known_hosts, unit."""
+    strace = needs("strace", "strace")
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    for number in range(1, 6):
+        root = tmp_path / f"root-{number}"
+        killed = subprocess.run(
+            [strace, "-f", "-qq", "-o", "/dev/null", "-e", "trace=rename,renameat,renameat2",
+             "-e", f"inject=rename,renameat,renameat2:signal=KILL:when={number}",
+             sys.executable, "-m", "gitops_agent", "setup", "--root", str(root),
+             "--config-url", fleet.url], capture_output=True, text=True, timeout=60,
+            env=environment, stdin=subprocess.DEVNULL)
+        assert killed.returncode != 0, (number, killed.stdout)
+        if (root / CONFIG).exists():
+            load_agent_config(root / CONFIG)  # whole, or not there
+        assert not (root / KEY).exists() or (root / f"{KEY}.pub").exists()
+        if (root / UNIT).exists():
+            assert (root / UNIT).read_text() == (REPO / "install/systemd" / UNIT.split("/")[-1]
+                                                 ).read_text()
+
+        again = setup(root, "--config-url", fleet.url)
+
+        assert again.returncode == 0, (number, again.stdout, again.stderr)
+        assert leftovers(root) == [], (number, again.stdout)
+        derived = subprocess.run(["ssh-keygen", "-y", "-P", "", "-f", str(root / KEY)],
+                                 capture_output=True, text=True, check=True).stdout
+        assert derived.split()[:2] == (root / f"{KEY}.pub").read_text().split()[:2]
+
+
+def test_a_dry_run_writes_nothing_anywhere(tmp_path: Path, fleet: Remote) -> None:
+    """Not in the root, the home dir or the temp dir, for a new root and a set-up one."""
+    home, scratch, root = tmp_path / "home", tmp_path / "tmp", tmp_path / "root"
+    home.mkdir()
+    scratch.mkdir()
+    environment = {"HOME": str(home), "TMPDIR": str(scratch)}
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("git.example.test ssh-ed25519 "
+                           "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n")
+    dry = setup(root, "--dry-run", "--config-url", fleet.url, "--known-hosts-file",
+                str(known_hosts), env=environment)
+    assert dry.returncode == 0, dry.stderr
+    assert not root.exists() and list(home.iterdir()) == list(scratch.iterdir()) == []
+
+    assert setup(root, "--config-url", fleet.url).returncode == 0
+    (root / KEY).chmod(0o644)
+    (root / "etc/gitops-agent/.config.yml.left0ver").write_text("half")
+    before = {str(path): (path.lstat().st_mode, path.lstat().st_mtime_ns)
+              for path in [root, *root.rglob("*")]}
+    dry = setup(root, "--dry-run", "--mode", "timer", "--known-hosts-file", str(known_hosts),
+                env=environment)
+    assert dry.returncode == 0, dry.stderr
+    assert "would fix" in dry.stdout and "would remove" in dry.stdout
+    assert {str(path): (path.lstat().st_mode, path.lstat().st_mtime_ns)
+            for path in [root, *root.rglob("*")]} == before
+    assert list(home.iterdir()) == list(scratch.iterdir()) == []
+
+
+# --- units systemd-analyze verify rejects ----------------------------------------------------
+
+
+@pytest.fixture
+def whole_root(tmp_path: Path) -> Path:
+    """A root that is a whole system for systemd-analyze (its own units, /bin/kill), without
+    the venv the units run: so verify rejects them."""
+    needs("systemd-analyze", "systemd")
+    if not Path("/usr/lib/systemd/system/multi-user.target").exists():
+        pytest.skip("no systemd unit files on this host to verify against")
+    root = tmp_path / "root"
+    (root / "usr/lib/systemd").mkdir(parents=True)
+    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    (root / "usr/bin").mkdir()
+    shutil.copy2("/usr/bin/kill", root / "usr/bin/kill")
+    for name in ("bin", "lib", "sbin"):
+        (root / name).symlink_to(f"usr/{name}")
+    return root
+
+
+def test_units_that_verify_rejects_are_not_installed_and_a_rerun_checks_again(
+        whole_root: Path, fleet: Remote) -> None:
+    root = whole_root
+    for args in (["--config-url", fleet.url], []):
+        done = setup(root, *args)
+        assert done.returncode == 1, done.stdout
+        assert "systemd-analyze verify failed for gitops-agent.service (not installed)" in \
+            done.stderr and "is not executable" in done.stderr
+        assert not (root / UNIT).exists() and "enable" not in done.stdout
+    agent = root / "opt/gitops-agent/bin/gitops-agent"
+    agent.parent.mkdir(parents=True)
+    agent.write_text("#!/bin/sh\n")
+    agent.chmod(0o755)
+    assert setup(root).returncode == 0
+    agent.unlink()  # a switch of mode that verify rejects keeps the working mode's unit
+
+    done = setup(root, "--mode", "timer")
+
+    assert done.returncode == 1 and "(not installed)" in done.stderr
+    assert sorted(path.name for path in (root / "etc/systemd/system").iterdir()) == [
+        "gitops-agent.service"]
