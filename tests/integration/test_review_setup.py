@@ -4,18 +4,22 @@ user, SIGKILL at each rename), real files. Each test proved a defect before its 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gitops_agent.config import load_agent_config
+from tests.conftest import World
 from tests.helpers import Remote, cli
 from tests.systemd_verify import needs
 
@@ -258,3 +262,149 @@ def test_units_that_verify_rejects_are_not_installed_and_a_rerun_checks_again(
     assert done.returncode == 1 and "(not installed)" in done.stderr
     assert sorted(path.name for path in (root / "etc/systemd/system").iterdir()) == [
         "gitops-agent.service"]
+
+
+# --- run-playbook --check and plan --check: copies, never the agent's checkouts -------------
+
+
+def tree_of(path: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every entry under `path` (.git included): mode, mtime, content or link target."""
+    found = {}
+    for entry in sorted(path.rglob("*")) if path.exists() else ():
+        info = entry.lstat()
+        content = (os.readlink(entry).encode() if entry.is_symlink() else
+                   entry.read_bytes() if entry.is_file() else b"")
+        found[str(entry.relative_to(path))] = (info.st_mode, info.st_mtime_ns, content)
+    return found
+
+
+@pytest.fixture
+def deployed(world: World, tmp_path: Path) -> tuple[World, Remote, Path]:
+    """App `web` with `deploy:` (a source synced to dest, a config file, a command), applied
+    once; then its source moves on (a commit the agent's checkout does not have yet, with
+    an absolute symlink and an export-ignore attribute) and its config file changes."""
+    source = Remote(tmp_path, "web-src")
+    source.write("index.html", "v1\n").commit("v1")
+    dest, log = tmp_path / "srv/web", tmp_path / "commands.log"
+    world.config_repo.write("files/web.conf", "port = 1\n")
+    world.app("web", f"""\
+source: {{url: {source.url}}}
+deploy:
+  dest: {dest}
+  files: [{{src: files/web.conf, dest: {dest}/web.conf, mode: "0640"}}]
+  commands: ['/bin/sh -c "echo ran >> {log}"']
+""").config_repo.commit()
+    assert cli("run", config=world.config_path).returncode == 0
+    source.write("index.html", "v2\n").write("tests/t.txt", "kept\n")
+    source.write(".gitattributes", "tests/ export-ignore\n")
+    (source.work / "passwd").symlink_to("/etc/passwd")
+    source.commit("v2")
+    world.config_repo.write("files/web.conf", "port = 2\n").commit()
+    return world, source, dest
+
+
+def test_check_of_a_deploy_app_reads_copies_and_writes_nothing_in_state_or_dest(
+        deployed: tuple[World, Remote, Path], tmp_path: Path) -> None:
+    world, _, dest = deployed
+    state_dir = world.state_dir
+    watched = {name: tree_of(state_dir / name) for name in ("repos", "deploy-pending")}
+    watched["dest"] = tree_of(dest)
+
+    done = cli("run-playbook", "web", "--check", "--json", config=world.config_path)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    web = json.loads(done.stdout)["apps"]["web"]
+    assert web["state"] == "would_change", web
+    assert {name: tree_of(state_dir / name) for name in ("repos", "deploy-pending")} | {
+        "dest": tree_of(dest)} == watched
+    assert list((state_dir / "tmp").iterdir()) == []
+    assert (tmp_path / "commands.log").read_text() == "ran\n"  # the first apply's run only
+
+    before, in_dest = tree_of(state_dir), tree_of(dest)  # plan --check: not even artifacts
+    planned = cli("plan", "--check", "--json", config=world.config_path)
+    assert planned.returncode == 3, planned.stdout + planned.stderr
+    (row,) = json.loads(planned.stdout)["apps"]
+    assert row["check"]["ok"] and row["check"]["state"] == "would_change", row
+    assert tree_of(state_dir) == before and tree_of(dest) == in_dest
+
+
+SLOW_CHECK = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Take a long time, in check mode too
+      ansible.builtin.shell: "touch {{ out_dir }}/started; exec sleep 120"
+      check_mode: false
+"""
+
+
+def test_sigterm_mid_check_removes_its_copies_and_leaves_no_checkout_or_process(
+        world: World, tmp_path: Path) -> None:
+    source = Remote(tmp_path, "slow-src")
+    source.write("index.html", "v1\n").commit()
+    world.config_repo.write("playbooks/slow.yml", SLOW_CHECK)
+    world.app("slow", f"playbook: playbooks/slow.yml\nsource: {{url: {source.url}}}\n")
+    world.config_repo.commit()
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    with subprocess.Popen([sys.executable, "-m", "gitops_agent", "run-playbook", "slow",
+                           "--check", "--config", str(world.config_path)], env=environment,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          stdin=subprocess.DEVNULL) as process:
+        started = world.out / "started"
+        for _ in range(600):
+            if started.exists() or process.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert started.exists(), process.communicate()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode != 0, out + err
+    assert "Traceback" not in err
+    assert list((world.state_dir / "tmp").iterdir()) == []  # its copies are gone
+    kept = {path.name for path in world.state_dir.iterdir()}
+    assert kept <= {"lock", "tmp", "runs"}, kept  # no checkout, no state: check records nothing
+    left = subprocess.run(["pgrep", "-f", f"touch {world.out}/started"], capture_output=True)
+    assert left.returncode == 1, left.stdout  # nothing it started is left running
+
+
+def test_a_copy_of_a_commit_has_the_files_a_checkout_has(tmp_path: Path) -> None:
+    """Absolute symlinks and export-ignore paths too (git archive refused the one and
+    left out the other), and the repo it is read from is not written."""
+    from gitops_agent import git_objects
+
+    source = Remote(tmp_path, "src")
+    source.write("tests/t.txt", "kept\n").write(".gitattributes", "tests/ export-ignore\n")
+    (source.work / "passwd").symlink_to("/etc/passwd")
+    sha = source.commit()
+    before = tree_of(source.bare)
+
+    copy = git_objects.export(source.bare, sha, tmp_path / "copy")
+
+    assert tree_of(copy).keys() == {".gitattributes", "passwd", "tests", "tests/t.txt"}
+    assert os.readlink(copy / "passwd") == "/etc/passwd"
+    assert tree_of(source.bare) == before and sorted(os.listdir(tmp_path)) == [
+        "copy", "src-work", "src.git"]
+
+
+# --- the deploy sync's pending mark ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("where", "says"), [
+    ("dest/.pending", "must be outside src and dest"),       # the sync would delete it
+    ("dest-link/.pending", "must be outside src and dest"),  # the same, through a link
+    ("src/.pending", "must be outside src and dest"),        # it would be synced
+    ("state", "must name a file, not a directory"),
+    ("state/pending/", "must name a file, not a directory"),
+])
+def test_a_mark_the_sync_would_lose_or_cannot_write_is_refused_before_any_change(
+        tmp_path: Path, where: str, says: str) -> None:
+    from tests.integration.test_deploy_module import make_source, sync
+
+    src, dest = make_source(tmp_path), tmp_path / "dest"
+    (tmp_path / "state").mkdir()
+    (tmp_path / "dest-link").symlink_to("dest")
+
+    done = sync(tmp_path, src, dest, mark_file=f"{tmp_path}/{where}", mark_content="c k")
+
+    assert done["failed"] and says in done["msg"], done
+    assert not dest.exists() and list((tmp_path / "state").iterdir()) == []
