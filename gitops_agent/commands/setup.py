@@ -46,6 +46,8 @@ def setup(options: Options) -> int:
                    f"setup writes {CONFIG_FILE}, where the units look", err=True)
     try:
         return _setup(options)
+    except BrokenPipeError:  # stdout's reader went away: not a file of the host's
+        raise
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         hint = " (setup reads and writes files of root: run it as root)" if (

@@ -110,6 +110,15 @@ def test_a_directory_where_the_config_belongs_is_one_line(tmp_path: Path) -> Non
     assert line == f"gitops-agent: error: {root / CONFIG} is not a regular file: move it away first"
 
 
+def test_output_to_a_reader_that_went_away_is_no_error(tmp_path: Path, fleet: Remote) -> None:
+    """`gitops-agent setup --dry-run | head -1`: no "internal error: BrokenPipeError"."""
+    command = [sys.executable, "-m", "gitops_agent", "setup", "--root", str(tmp_path / "root"),
+               "--dry-run", "--config-url", fleet.url]
+    done = subprocess.run(["bash", "-c", '"$@" | true', "-", *command], capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.stderr == ""
+
+
 # --- an unprivileged user -----------------------------------------------------------------
 
 
