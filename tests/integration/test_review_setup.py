@@ -417,3 +417,30 @@ def test_a_mark_the_sync_would_lose_or_cannot_write_is_refused_before_any_change
 
     assert done["failed"] and says in done["msg"], done
     assert not dest.exists() and list((tmp_path / "state").iterdir()) == []
+
+
+# --- examples/fleet-install ----------------------------------------------------------------
+
+
+def test_fleet_install_never_shows_a_config_url_token_even_when_the_install_fails(
+        tmp_path: Path) -> None:
+    """Its install task's command line holds the URL: Ansible printed it with a failure."""
+    root = tmp_path / "root"
+    script = root / "usr/local/src/gitops-agent/install/install.sh"
+    script.parent.mkdir(parents=True)
+    shutil.copy2(REPO / "install/install.sh", script)  # fails at once: a bad --version
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("[gitops_agents]\nweb-01 ansible_connection=local "
+                         f"ansible_python_interpreter={sys.executable}\n")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-v", "-i", str(inventory),
+         str(REPO / "examples/fleet-install/install.yml"),
+         "--start-at-task", "Install the agent and run gitops-agent setup",
+         "-e", f"gitops_agent_root={root}", "-e", f"gitops_agent_keys_dir={tmp_path}/keys",
+         "-e", f"gitops_agent_config_url=https://bob:{SECRET}@git.example.test/fleet.git",
+         "-e", "gitops_agent_version=latest"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1"})
+    assert done.returncode == 2, done.stdout
+    assert "s3cr" not in done.stdout + done.stderr
+    assert "install.sh exited 2: install.sh: --version 'latest' is not a version" in done.stdout
