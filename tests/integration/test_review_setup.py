@@ -444,3 +444,31 @@ def test_fleet_install_never_shows_a_config_url_token_even_when_the_install_fail
     assert done.returncode == 2, done.stdout
     assert "s3cr" not in done.stdout + done.stderr
     assert "install.sh exited 2: install.sh: --version 'latest' is not a version" in done.stdout
+
+
+# --- install/install.sh ---------------------------------------------------------------------
+
+
+def install(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(REPO / "install/install.sh"), "--root", str(root), *args],
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "TMPDIR": str(root.parent)})
+
+
+def test_install_uninstalls_what_a_failed_install_left(tmp_path: Path) -> None:
+    """A venv pip could not install the agent into: no setup to call, the venv goes."""
+    root = tmp_path / "root"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "opt/gitops-agent")],
+                   check=True, timeout=60)
+    done = install(root, "--uninstall")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (root / "opt/gitops-agent").exists()
+    assert "a failed install?" in done.stdout
+
+
+def test_install_dry_run_hides_a_password_holding_an_at(tmp_path: Path) -> None:
+    done = install(tmp_path / "root", "--dry-run", "--config-url",
+                   f"https://bob:{SECRET}@git.example.test/fleet.git")
+    assert done.returncode == 0, done.stderr
+    assert "would run: gitops-agent setup --dry-run --config-url https://***@git.example.test" \
+        in done.stdout and "s3cr" not in done.stdout + done.stderr
