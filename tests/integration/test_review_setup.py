@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -370,6 +371,7 @@ def test_sigterm_mid_check_removes_its_copies_and_leaves_no_checkout_or_process(
     assert process.returncode != 0, out + err
     assert "Traceback" not in err
     assert list((world.state_dir / "tmp").iterdir()) == []  # its copies are gone
+    assert stat.S_IMODE(world.state_dir.stat().st_mode) == 0o700  # as a pass makes it
     kept = {path.name for path in world.state_dir.iterdir()}
     assert kept <= {"lock", "tmp", "runs"}, kept  # no checkout, no state: check records nothing
     left = subprocess.run(["pgrep", "-f", f"touch {world.out}/started"], capture_output=True)
