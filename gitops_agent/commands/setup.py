@@ -141,6 +141,7 @@ def _config(changes: Changes, host: Host, new: tuple[str, AgentConfig] | None,
             values: Values) -> AgentConfig:
     """The new config written, or the existing one kept (never overwritten)."""
     changes.directory(host.config_dir, 0o700)
+    changes.hold(host.config_dir)
     if new is not None:
         changes.file(host.config_file, new[0], 0o600)
         return new[1]

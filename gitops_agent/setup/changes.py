@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import stat
@@ -24,6 +25,22 @@ class Changes:
     def __init__(self, dry_run: bool = False) -> None:
         self.dry_run = dry_run
         self.made: list[str] = []
+        self.held: list[int] = []  # flocked directories, until the process ends
+
+    def hold(self, directory: Path) -> None:
+        """One setup at a time: a flock on `directory` (two at once could pair one's private
+        key with the other's public key, or take the other's temp files for leftovers).
+        A dry run writes nothing and takes none."""
+        if self.dry_run:
+            return
+        handle = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(handle)
+            raise FatalError(f"another gitops-agent setup is running here (it holds {directory}):"
+                             " run this one again once it is done") from None
+        self.held.append(handle)
 
     @staticmethod
     def say(verb: str, what: str) -> None:

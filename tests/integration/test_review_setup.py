@@ -203,6 +203,33 @@ def test_a_run_killed_at_each_rename_leaves_whole_files_and_a_rerun_tidies_up(
         assert derived.split()[:2] == (root / f"{KEY}.pub").read_text().split()[:2]
 
 
+def test_a_second_setup_while_one_runs_is_refused_and_the_key_pair_stays_whole(
+        tmp_path: Path, fleet: Remote) -> None:
+    """Run A is held 2 s at its 2nd rename (the new public key); run B starts meanwhile."""
+    strace = needs("strace", "strace")
+    root = tmp_path / "root"
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    with subprocess.Popen(
+            [strace, "-f", "-qq", "-o", "/dev/null", "-e", "trace=rename,renameat,renameat2",
+             "-e", "inject=rename,renameat,renameat2:delay_enter=2000000:when=2",
+             sys.executable, "-m", "gitops_agent", "setup", "--root", str(root),
+             "--config-url", fleet.url], env=environment, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL) as first:
+        for _ in range(100):
+            if list((root / "etc/gitops-agent").glob(".keygen-*/key.pub")):
+                break
+            time.sleep(0.05)
+        second = setup(root, "--config-url", fleet.url)
+        out, err = first.communicate(timeout=60)
+
+    assert first.returncode == 0, out + err
+    assert "another gitops-agent setup is running here" in one_error(second, 1)
+    derived = subprocess.run(["ssh-keygen", "-y", "-P", "", "-f", str(root / KEY)],
+                             capture_output=True, text=True, check=True).stdout
+    assert derived.split()[:2] == (root / f"{KEY}.pub").read_text().split()[:2]
+    assert leftovers(root) == []
+
+
 def test_a_dry_run_writes_nothing_anywhere(tmp_path: Path, fleet: Remote) -> None:
     """Not in the root, the home dir or the temp dir, for a new root and a set-up one."""
     home, scratch, root = tmp_path / "home", tmp_path / "tmp", tmp_path / "root"
