@@ -76,6 +76,10 @@ class Layout:
         """Marks a deploy: change whose commands have not succeeded yet (shipped playbook)."""
         return self.root / "deploy-pending" / _checked(app)
 
+    def deploy_running(self, app: str) -> Path:
+        """There while a deploy: run goes on (execute/deploy_marks.py)."""
+        return self.root / "deploy-running" / _checked(app)
+
     def run_dir(self, app: str) -> Path:
         return self.root / "runs" / _checked(app)
 

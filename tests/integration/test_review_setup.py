@@ -4,6 +4,7 @@ user, SIGKILL at each rename), real files. Each test proved a defect before its 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -425,6 +426,52 @@ def test_a_copy_of_a_commit_has_the_files_a_checkout_has(tmp_path: Path) -> None
 
 
 # --- the deploy sync's pending mark ----------------------------------------------------------
+
+
+def family(pid: int) -> list[int]:
+    """`pid` and every process under it (from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat_file.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        found.append(todo.pop())
+        todo += parents.get(found[-1], [])
+    return found
+
+
+def test_a_deploy_killed_after_a_config_file_is_in_place_still_owes_its_commands(
+        world: World, tmp_path: Path) -> None:
+    """The service killed whole (OOM, power) between a config file put in place and the
+    pending mark: the next pass must still run the commands."""
+    log, conf = tmp_path / "commands.log", tmp_path / "web.conf"
+    world.config_repo.write("files/web.conf", "port = 1\n")
+    world.app("web", f"""\
+deploy:
+  files: [{{src: files/web.conf, dest: {conf}, mode: "0640"}}]
+  commands: ['/bin/sh -c "echo ran >> {log}"']
+""").config_repo.commit()
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    with subprocess.Popen([sys.executable, "-m", "gitops_agent", "run", "--config",
+                           str(world.config_path)], env=environment, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as agent:
+        while not conf.exists() and agent.poll() is None:
+            time.sleep(0.005)
+        for pid in family(agent.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert conf.read_text() == "port = 1\n" and not log.exists()  # killed before the commands
+
+    done = cli("run", config=world.config_path)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert log.read_text() == "ran\n"
+    assert not (world.state_dir / "deploy-pending/web").exists()
+    assert not (world.state_dir / "deploy-running/web").exists()
 
 
 @pytest.mark.parametrize(("where", "says"), [
