@@ -99,7 +99,10 @@ if [[ -z $version ]]; then
 fi
 root_args=()
 if [[ -n $root ]]; then
-  root=$(realpath -m -- "$root")
+  given=$root root=$(realpath -m -- "$root")
+  if [[ $root == / && $(realpath -ms -- "$given") != / ]]; then
+    usage_error "--root $given leads to /: give --root / (or none) to install on this host itself"
+  fi
   if [[ $root == / ]]; then root=""; else root_args=(--root "$root"); fi
 fi
 if [[ -z $root ]] && ((EUID != 0)) && ! $dry_run; then

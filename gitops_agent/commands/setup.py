@@ -112,9 +112,14 @@ def _refuse_mixed(options: Options) -> None:
 
 
 def _root(root: Path | None) -> Path | None:
+    """The root to write under; None for this system (`--root /`). A path that only leads
+    to / (a link someone left in /tmp, say) is refused: it would set up this host for real."""
     if root is None:
         return None
     resolved = Path(os.path.realpath(root))
+    if resolved == Path("/") and os.path.normpath(root).strip("/"):
+        raise ConfigError(f"--root {root} leads to /: give --root / (or none) to set up this "
+                          "host itself")
     return None if resolved == Path("/") else resolved
 
 

@@ -112,6 +112,17 @@ def test_a_directory_where_the_config_belongs_is_one_line(tmp_path: Path) -> Non
     assert line == f"gitops-agent: error: {root / CONFIG} is not a regular file: move it away first"
 
 
+def test_a_root_that_only_leads_to_slash_is_refused(tmp_path: Path, fleet: Remote) -> None:
+    """A link to / (left in /tmp by anyone) would set up and start this host for real."""
+    link = tmp_path / "image"
+    link.symlink_to("/")
+    done = setup(link, "--config-url", fleet.url)
+    assert f"--root {link} leads to /: give --root / (or none)" in one_error(done, 2)
+    script = subprocess.run(["bash", str(REPO / "install/install.sh"), "--root", str(link),
+                             "--dry-run"], capture_output=True, text=True, timeout=60)
+    assert script.returncode == 2 and f"--root {link} leads to /" in script.stderr
+
+
 def test_output_to_a_reader_that_went_away_is_no_error(tmp_path: Path, fleet: Remote) -> None:
     """`gitops-agent setup --dry-run | head -1`: no "internal error: BrokenPipeError"."""
     command = [sys.executable, "-m", "gitops_agent", "setup", "--root", str(tmp_path / "root"),
