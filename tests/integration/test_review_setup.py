@@ -116,7 +116,7 @@ def test_a_root_that_only_leads_to_slash_is_refused(tmp_path: Path, fleet: Remot
     """A link to / (left in /tmp by anyone) would set up and start this host for real."""
     link = tmp_path / "image"
     link.symlink_to("/")
-    done = setup(link, "--config-url", fleet.url)
+    done = setup(link, "--dry-run", "--config-url", fleet.url)  # a dry run: this host, if not
     assert f"--root {link} leads to /: give --root / (or none)" in one_error(done, 2)
     script = subprocess.run(["bash", str(REPO / "install/install.sh"), "--root", str(link),
                              "--dry-run"], capture_output=True, text=True, timeout=60)
