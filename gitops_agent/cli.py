@@ -10,9 +10,9 @@ from typing import Any
 import click
 
 from gitops_agent import __version__, git, log
-from gitops_agent.config import DEFAULT_CONFIG_PATH, AgentConfig, config_path, load_agent_config
+from gitops_agent.config import AgentConfig, config_path, load_agent_config
 from gitops_agent.error_handler import exit_codes
-from gitops_agent.errors import ConfigError, exit_help
+from gitops_agent.errors import exit_help
 
 F = Callable[..., Any]
 PROG = "gitops-agent"
@@ -37,10 +37,6 @@ def command(needs_config: bool = True, needs_path: bool = False,
             log.setup(debug=debug)
             git.scrub_environment()
             with exit_codes(debug):
-                if not takes_config and shared.get("config_file"):
-                    raise ConfigError(f"{context.info_name} takes no --config: it writes "
-                                      f"{DEFAULT_CONFIG_PATH}, where the units look (write "
-                                      "under another directory with --root DIR)")
                 path = config_path(config_file or shared.get("config_file"))
                 if needs_path:
                     kwargs["path"] = path
