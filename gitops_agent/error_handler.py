@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -31,6 +32,9 @@ def exit_codes(debug: bool) -> Iterator[None]:
     except KeyboardInterrupt:
         say("interrupted")
         raise SystemExit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:  # `gitops-agent setup | head`: the reader had enough, no error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing to flush
+        raise SystemExit(EXIT_FAILED) from None
     except Exception as error:  # anything unforeseen: short line, traceback only with --debug
         if debug:
             traceback.print_exc()

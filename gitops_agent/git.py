@@ -259,15 +259,6 @@ def checkout(path: Path, sha: str) -> None:
     run(["clean", "-q", "-ffdx"], cwd=path)
 
 
-def archive(path: Path, sha: str) -> bytes:
-    """The tree of commit `sha` as a tar stream (git_objects.export writes it out)."""
-    status, out, err = _execute(["git", *SAFE_CONFIG, "archive", "--format=tar", sha], path,
-                                _environment(Auth()), LOCAL_TIMEOUT)
-    if status != 0:
-        raise GitError(f"git archive {sha[:12]} failed: {_reason(err.decode(), status)}")
-    return out
-
-
 class PushRejected(GitError):
     """The remote moved on (non-fast-forward): fetch, rebuild and try again."""
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
 from pathlib import Path
 
 from gitops_agent import git
@@ -25,11 +23,19 @@ def scratch_repo(path: Path, borrow_from: Path | None) -> None:
 
 
 def export(path: Path, sha: str, destination: Path) -> Path:
-    """The files of commit `sha` of repo `path`, written to `destination` (no .git; the
-    tar stream of `git archive`, extracted with tarfile's `data` filter)."""
+    """The files of commit `sha` of repo `path` (a checkout or a bare repo) written to
+    `destination`, no .git, as a checkout has them: symlinks stay symlinks wherever they
+    point, and `export-ignore` attributes leave nothing out (git archive did both, and held
+    the whole tree in memory). Read through a scratch index beside it: `path` is not written."""
     destination.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(git.archive(path, sha))) as archive:
-        archive.extractall(destination, filter="data")
+    git_dir = path / ".git" if (path / ".git").is_dir() else path
+    index = {"GIT_INDEX_FILE": str(destination.parent / f".{destination.name}.index")}
+    tree = ["--git-dir", str(git_dir), "--work-tree", str(destination)]
+    try:
+        git.run([*tree, "read-tree", sha], env=index)
+        git.run([*tree, "checkout-index", "--all"], env=index)
+    finally:
+        Path(index["GIT_INDEX_FILE"]).unlink(missing_ok=True)
     return destination
 
 

@@ -7,8 +7,9 @@ import re
 import shlex
 from collections.abc import Sequence
 
-CREDENTIALS = re.compile(r"(?i)\b(https?://)[^/@\s]+@")  # user[:password or token]@
-PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/:@\s]+):[^/@\s]*@")  # user:password@
+# user[:password or token]@, up to the last @ of the authority (a password may hold one)
+CREDENTIALS = re.compile(r"(?i)\b(https?://)[^/\s]+@")
+PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/:@\s]+):[^/\s]*@")  # user:password@
 
 SSH_HINTS = (
     ("Host key verification failed",

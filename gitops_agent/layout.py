@@ -10,7 +10,7 @@ from gitops_agent.config.apps import APP_NAME
 
 def _checked(app: str) -> str:
     """Only a valid app name becomes a path: `..` or `a/b` would leave the state dir."""
-    if not APP_NAME.match(app):
+    if not APP_NAME.fullmatch(app):
         raise ValueError(f"{app!r} is not an app name")
     return app
 
@@ -75,6 +75,10 @@ class Layout:
     def deploy_pending(self, app: str) -> Path:
         """Marks a deploy: change whose commands have not succeeded yet (shipped playbook)."""
         return self.root / "deploy-pending" / _checked(app)
+
+    def deploy_running(self, app: str) -> Path:
+        """There while a deploy: run goes on (execute/deploy_marks.py)."""
+        return self.root / "deploy-running" / _checked(app)
 
     def run_dir(self, app: str) -> Path:
         return self.root / "runs" / _checked(app)

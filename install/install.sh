@@ -45,59 +45,37 @@ reached yet: register the deploy key it printed and run it again), else
 EOF
 }
 
-die() {
-  printf '%s: error: %s\n' "$PROG" "$*" >&2
-  exit 1
-}
-usage_error() {
-  printf '%s: %s (see --help)\n' "$PROG" "$*" >&2
-  exit 2
-}
+die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
+usage_error() { printf '%s: %s (see --help)\n' "$PROG" "$*" >&2; exit 2; }
 step() { printf -- '- %s\n' "$*"; }
 
-log_file=""    # the output of the commands run: kept only when one failed
-keep_log=false
-work_dir=""
-cleanup() {
-  if [[ -n $work_dir ]]; then rm -rf -- "$work_dir"; fi
-  if [[ -n $log_file ]] && ! $keep_log; then rm -f -- "$log_file"; fi
-}
-trap cleanup EXIT
+log="" work_dir=""   # the commands' output (kept only when one failed), a scratch dir
+trap 'rm -rf -- ${log:+"$log"} ${work_dir:+"$work_dir"}' EXIT
 
 # run WHAT COMMAND...: its output goes to the log; a failure is one line naming it.
 run() {
-  local what=$1 status=0 last
+  local what=$1 status=0 kept last
   shift
-  if [[ -z $log_file ]]; then log_file=$(mktemp "${TMPDIR:-/tmp}/gitops-agent-install.XXXXXX.log"); fi
-  printf '$ %s\n' "$*" >>"$log_file"
-  "$@" >>"$log_file" 2>&1 </dev/null || status=$?
-  if [[ $status != 0 ]]; then
-    last=$(grep -v '^[[:space:]]*$' "$log_file" | tail -n 1 || true)
-    keep_log=true
-    die "$what failed (exit $status): ${last:-no output}; full output in $log_file"
+  log=${log:-$(mktemp "${TMPDIR:-/tmp}/gitops-agent-install.XXXXXX.log")}
+  "$@" >>"$log" 2>&1 </dev/null || status=$?
+  if ((status)); then
+    last=$(grep -v '^[[:space:]]*$' "$log" | tail -n 1 || true)
+    kept=$log log=""
+    die "$what failed (exit $status): ${last:-no output}; full output in $kept"
   fi
 }
 
 # --- arguments: ours, and the rest for setup -------------------------------------
 
-source_dir="" version="" python="" root="" dry_run=false uninstall=false
-setup_args=()
+source="" version="" python="" root="" dry_run=false uninstall=false setup_args=()
 while (($#)); do
   case $1 in
     -h | --help) usage; exit 0 ;;
+    --source=* | --version=* | --python=* | --root=*) set -- "${1%%=*}" "${1#*=}" "${@:2}"; continue ;;
     --source | --version | --python | --root)
       (($# >= 2)) || usage_error "$1 needs a value"
-      case $1 in
-        --source) source_dir=$2 ;; --version) version=$2 ;;
-        --python) python=$2 ;; --root) root=$2 ;;
-      esac
+      printf -v "${1#--}" '%s' "$2"   # the variable of the flag's name
       shift ;;
-    --source=* | --version=* | --python=* | --root=*)
-      value=${1#*=}
-      case $1 in
-        --source=*) source_dir=$value ;; --version=*) version=$value ;;
-        --python=*) python=$value ;; --root=*) root=$value ;;
-      esac ;;
     --dry-run) dry_run=true; setup_args+=("$1") ;;
     --uninstall) uninstall=true; setup_args+=("$1") ;;
     *) setup_args+=("$1") ;;
@@ -105,7 +83,7 @@ while (($#)); do
   shift
 done
 
-if [[ -n $version && -n $source_dir ]]; then
+if [[ -n $version && -n $source ]]; then
   usage_error "give --version (from PyPI) or --source (a source tree), not both"
 fi
 if [[ -n $version && ! $version =~ ^[0-9][0-9A-Za-z.+!-]*$ ]]; then
@@ -113,23 +91,28 @@ if [[ -n $version && ! $version =~ ^[0-9][0-9A-Za-z.+!-]*$ ]]; then
 fi
 if [[ -n $python && ! -x $python ]]; then die "--python $python: no such executable"; fi
 if [[ -z $version ]]; then
-  source_dir=${source_dir:-$script_dir/..}
-  [[ -d $source_dir ]] || die "--source $source_dir: no such directory"
-  source_dir=$(cd -- "$source_dir" && pwd)
-  [[ -f $source_dir/pyproject.toml ]] ||
-    die "no gitops-agent source tree at $source_dir (give --source DIR or --version X)"
+  source=${source:-$script_dir/..}
+  [[ -d $source ]] || die "--source $source: no such directory"
+  source=$(cd -- "$source" && pwd)
+  [[ -f $source/pyproject.toml ]] ||
+    die "no gitops-agent source tree at $source (give --source DIR or --version X)"
 fi
+root_args=()
 if [[ -n $root ]]; then
-  root=$(realpath -m -- "$root")
-  if [[ $root == / ]]; then root=""; fi
+  given=$root root=$(realpath -m -- "$root")
+  if [[ $root == / && $(realpath -ms -- "$given") != / ]]; then
+    usage_error "--root $given leads to /: give --root / (or none) to install on this host itself"
+  fi
+  if [[ $root == / ]]; then root=""; else root_args=(--root "$root"); fi
 fi
 if [[ -z $root ]] && ((EUID != 0)) && ! $dry_run; then
   die "run it as root (or install into a directory with --root DIR)"
 fi
 venv=$root$VENV
 command_link=$root$COMMAND_LINK
-root_args=()
-if [[ -n $root ]]; then root_args=(--root "$root"); fi
+setup() { "$venv/bin/python" -I -m gitops_agent setup "${setup_args[@]}" "${root_args[@]}" "$@"; }
+installed() { "$venv/bin/python" -I -c 'from importlib.metadata import version
+print(version("gitops-agent"))' 2>/dev/null || true; }
 
 # --- uninstall: setup removes the units (and with --purge config and state) ------
 
@@ -138,20 +121,15 @@ if $uninstall; then
     step "no agent in $venv: nothing to uninstall (remove what is left of /etc/gitops-agent and /var/lib/gitops-agent by hand)"
     exit 0
   fi
-  "$venv/bin/python" -I -m gitops_agent setup "${setup_args[@]}" "${root_args[@]}"
-  if $dry_run; then
-    if [[ -e $venv ]]; then step "would remove $venv and $command_link"; fi
-    exit 0
-  fi
+  if [[ -n $(installed) ]]; then setup; else step "no agent in $venv (a failed install?)"; fi
+  if $dry_run; then step "would remove $venv and $command_link"; exit 0; fi
   if [[ -L $command_link && $(readlink -- "$command_link") == "$VENV/bin/gitops-agent" ]]; then
     rm -f -- "$command_link"
     step "removed $command_link"
   fi
-  if [[ -e $venv ]]; then
-    [[ -f $venv/pyvenv.cfg ]] || die "$venv is not a venv: not removing it"
-    rm -rf -- "$venv"
-    step "removed $venv"
-  fi
+  [[ -f $venv/pyvenv.cfg ]] || die "$venv is not a venv: not removing it"
+  rm -rf -- "$venv"
+  step "removed $venv"
   exit 0
 fi
 
@@ -161,25 +139,21 @@ if [[ -z $python ]]; then
   python=/usr/bin/python3
   if [[ ! -x $python && -n $root ]]; then python=$(command -v python3 || true); fi
 fi
-# The Debian/Ubuntu package that lets this Python make venvs: python3-venv for
-# the system's python3 (it pulls in python3.X-venv), python3.X-venv for another.
+# What gives this Python venv support on Debian/Ubuntu: python3-venv for the
+# system's python3 (it pulls in python3.X-venv), python3.X-venv for another.
 venv_package() {
-  local own system
-  own=$("$python" -I -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || {
-    echo python3-venv
+  if [[ $python != /usr/bin/python3 ]] &&
+    "$python" -I -c 'import sys; print("python%d.%d-venv" % sys.version_info[:2])' 2>/dev/null; then
     return
-  }
-  system=$(/usr/bin/python3 -I -c 'import sys; print("%d.%d" % sys.version_info[:2])' \
-    2>/dev/null || true)
-  if [[ $own == "$system" ]]; then echo python3-venv; else echo "python$own-venv"; fi
+  fi
+  echo python3-venv
 }
 venv_ok() { "$python" -I -c 'import ensurepip, venv' 2>/dev/null; }
 missing=()
 if [[ ! -x $python ]]; then missing+=(python3 python3-venv)
 elif ! venv_ok; then missing+=("$(venv_package)"); fi
 command -v git >/dev/null || missing+=(git)
-command -v ssh-keygen >/dev/null && command -v ssh-keyscan >/dev/null ||
-  missing+=(openssh-client)
+command -v ssh-keygen >/dev/null && command -v ssh-keyscan >/dev/null || missing+=(openssh-client)
 if ((${#missing[@]})); then
   if $dry_run; then
     step "would apt-get install ${missing[*]}, make the venv $venv and run gitops-agent setup"
@@ -200,44 +174,35 @@ venv_ok || die "$python cannot make a venv: apt-get install $(venv_package)"
 
 # --- the venv ----------------------------------------------------------------------
 
-work_dir=$(mktemp -d "${TMPDIR:-/tmp}/gitops-agent-install.XXXXXX")
 if [[ -n $version ]]; then
-  requirement="gitops-agent==$version"
-  wanted="pypi $version"
+  requirement="gitops-agent==$version" wanted="pypi $version"
 else
   version=$("$python" -I -c 'import sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb")).get("project", {})
 if project.get("name") != "gitops-agent":
     sys.exit(1)
-print(project["version"])' "$source_dir/pyproject.toml") ||
-    die "$source_dir/pyproject.toml is not gitops-agent's"
-  # A copy of what git tracks (or every file), so that building writes nothing into
-  # the tree; its digest tells whether this build is installed already.
+print(project["version"])' "$source/pyproject.toml") ||
+    die "$source/pyproject.toml is not gitops-agent's"
+  # A copy of the tree without what git ignores, so that building writes nothing
+  # into it; its digest tells whether this build is installed already.
+  work_dir=$(mktemp -d "${TMPDIR:-/tmp}/gitops-agent-install.XXXXXX")
   requirement=$work_dir/source
-  mkdir -p -- "$requirement"
-  if git -c safe.directory='*' -C "$source_dir" rev-parse --git-dir >/dev/null 2>&1; then
-    git -c safe.directory='*' -C "$source_dir" ls-files -z --cached --others --exclude-standard |
-      (cd -- "$source_dir" && tar --null --no-recursion --ignore-failed-read -T - -cf - 2>/dev/null) |
-      tar -xf - -C "$requirement"
-  else
-    tar -C "$source_dir" --exclude=.git --exclude=.venv --exclude=__pycache__ -cf - . |
-      tar -xf - -C "$requirement"
-  fi
+  mkdir -- "$requirement"
+  tar -C "$source" --exclude-vcs --exclude-vcs-ignores --exclude=.venv -cf - . |
+    tar -xf - -C "$requirement"
   digest=$(cd -- "$requirement" && find pyproject.toml README.md gitops_agent -type f -print0 |
     LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
   wanted="source $version sha256:$digest"
 fi
 
-installed() { "$venv/bin/python" -I -c 'from importlib.metadata import version
-print(version("gitops-agent"))' 2>/dev/null || true; }
-upgraded=false
+restart=()   # a running daemon still runs the old agent: setup restarts it
 if [[ -f $venv/$STAMP && $(<"$venv/$STAMP") == "$wanted" && $(installed) == "$version" ]]; then
   step "gitops-agent $version is already installed in $venv"
 elif $dry_run; then
   step "would install gitops-agent $version in $venv"
 else
   if [[ -e $venv && ! -f $venv/pyvenv.cfg ]]; then die "$venv exists and is not a venv"; fi
-  if [[ -f $venv/pyvenv.cfg ]] && ! "$venv/bin/python" -I -c '' 2>/dev/null; then
+  if [[ -e $venv ]] && ! "$venv/bin/python" -I -c '' 2>/dev/null; then
     rm -rf -- "$venv"   # its Python is gone (a distribution upgrade): build it again
   fi
   if [[ ! -e $venv ]]; then
@@ -249,11 +214,9 @@ else
     --disable-pip-version-check --no-input -q install "$requirement"
   [[ $(installed) == "$version" ]] || die "installed gitops-agent $(installed), wanted $version"
   printf '%s' "$wanted" >"$venv/$STAMP"
-  upgraded=true
   step "installed gitops-agent $version in $venv${previous:+ (was $previous)}"
-  if [[ -n $root ]]; then
-    # pip wrote DIR/opt/gitops-agent into the scripts: point them where DIR's
-    # system will find them.
+  if [[ " ${setup_args[*]} " != *" --check "* ]]; then restart=(--restart); fi
+  if [[ -n $root ]]; then   # pip wrote DIR/opt/gitops-agent into the scripts: point them
     grep -lIZ -F -- "$venv" "$venv"/bin/* 2>/dev/null | xargs -0 -r sed -i "s#${venv}#${VENV}#g"
   fi
 fi
@@ -268,10 +231,7 @@ fi
 
 if [[ ! -x $venv/bin/python ]]; then   # a dry run before the venv exists
   step "would run: gitops-agent setup ${setup_args[*]} ${root_args[*]}" |
-    sed -E 's#(://)[^/@ ]*@#\1***@#g'   # no credentials of an https URL
+    sed -E 's#(://)[^/ ]*@#\1***@#g'   # no credentials of an https URL
   exit 0
 fi
-restart=()   # a running daemon still runs the old agent
-if $upgraded && [[ " ${setup_args[*]} " != *" --check "* ]]; then restart=(--restart); fi
-# -I: nothing in the current directory (a source tree, say) shadows the installed agent
-"$venv/bin/python" -I -m gitops_agent setup "${setup_args[@]}" "${root_args[@]}" "${restart[@]}"
+setup "${restart[@]}"   # -I: a source tree in the current directory shadows nothing

@@ -81,8 +81,10 @@ def run_playbook(config: AgentConfig, app: str, check: bool, diff: bool,
     with contextlib.ExitStack() as stack:
         scratch = None
         if check:  # check mode reads copies of the revisions: no checkout of the agent moves
-            holder = Layout(config.state_dir).scratch
-            holder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            layout = Layout(config.state_dir)
+            layout.prepare()  # 0700, as a pass makes it: the check may come first
+            holder = layout.scratch
+            holder.mkdir(exist_ok=True, mode=0o700)
             scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=holder)))
         options = Options(only=(app,), force=True, forced_by=BY_HAND,
                           show_output=not as_json, check=check, diff=diff, scratch=scratch)

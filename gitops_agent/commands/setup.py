@@ -19,7 +19,7 @@ from gitops_agent.errors import EXIT_ACCESS_PENDING, EXIT_OK, ConfigError, Fatal
 from gitops_agent.setup import access, config_file, deploy_key, known_hosts, service, units
 from gitops_agent.setup.changes import Changes
 from gitops_agent.setup.config_file import Values
-from gitops_agent.setup.paths import Host
+from gitops_agent.setup.paths import CONFIG_FILE, Host
 from gitops_agent.setup.uninstall import uninstall
 
 
@@ -38,6 +38,28 @@ class Options:
 
 
 def setup(options: Options) -> int:
+    """Set the host up as `options` say; an OS error (a file root's, a directory where a
+    file belongs) is one line that names the path."""
+    context = click.get_current_context(silent=True)
+    if context is not None and context.find_root().params.get("config_file"):
+        raise ConfigError(f"setup takes no --config: it writes {CONFIG_FILE}, where the units "
+                          "look (write under another directory with --root DIR)")
+    elsewhere = os.environ.get("GITOPS_AGENT_CONFIG")
+    if elsewhere and Path(elsewhere) != Path(CONFIG_FILE):
+        click.echo(f"gitops-agent: warning: GITOPS_AGENT_CONFIG={elsewhere} is left aside: "
+                   f"setup writes {CONFIG_FILE}, where the units look", err=True)
+    try:
+        return _setup(options)
+    except BrokenPipeError:  # stdout's reader went away: not a file of the host's
+        raise
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        hint = " (setup reads and writes files of root: run it as root)" if (
+            isinstance(error, PermissionError) and os.geteuid() != 0) else ""
+        raise FatalError(f"{where}{error.strerror or error}{hint}") from None
+
+
+def _setup(options: Options) -> int:
     _refuse_mixed(options)
     host = Host(_root(options.root))
     if host.root is None and os.geteuid() != 0 and not options.dry_run:
@@ -58,9 +80,8 @@ def setup(options: Options) -> int:
     changes.directory(host.path(config.state_dir), 0o700)
     public = _key(changes, host, config)
     targets = _pin(changes, host, config, options, target)
-    units_changed = units.install(changes, host, mode)
+    units_changed = units.install(changes, host, mode)  # checked with systemd-analyze verify
     if units_changed:
-        units.verify(changes, host, mode)
         service.reload(changes, host)
     _show_keys(host, config, public, targets)
     if options.dry_run:
@@ -95,9 +116,14 @@ def _refuse_mixed(options: Options) -> None:
 
 
 def _root(root: Path | None) -> Path | None:
+    """The root to write under; None for this system (`--root /`). A path that only leads
+    to / (a link someone left in /tmp, say) is refused: it would set up this host for real."""
     if root is None:
         return None
     resolved = Path(os.path.realpath(root))
+    if resolved == Path("/") and os.path.normpath(root).strip("/"):
+        raise ConfigError(f"--root {root} leads to /: give --root / (or none) to set up this "
+                          "host itself")
     return None if resolved == Path("/") else resolved
 
 
@@ -111,6 +137,8 @@ def _new_config(host: Host, values: Values) -> tuple[str, AgentConfig] | None:
     """The text of a new config from the flags (or prompts), and the config it is —
     None when there is a config already."""
     if host.config_file.exists():
+        if not host.config_file.is_file():
+            raise FatalError(f"{host.config_file} is not a regular file: move it away first")
         return None
     values = config_file.ask_missing(values, sys.stdin.isatty())
     config_file.check_values(values)
@@ -122,6 +150,7 @@ def _config(changes: Changes, host: Host, new: tuple[str, AgentConfig] | None,
             values: Values) -> AgentConfig:
     """The new config written, or the existing one kept (never overwritten)."""
     changes.directory(host.config_dir, 0o700)
+    changes.hold(host.config_dir)
     if new is not None:
         changes.file(host.config_file, new[0], 0o600)
         return new[1]

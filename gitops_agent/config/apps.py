@@ -83,7 +83,7 @@ def _app_problems(document: YamlDocument, name: str, root: Path) -> list[str]:
         problems.append(f"{document.path}:{document.line_of(location)}: {dotted(location)}: "
                         f"{message}")
 
-    if not APP_NAME.match(name):
+    if not APP_NAME.fullmatch(name):
         problems.append(f"{document.path}:1: app name {name!r} must match {APP_NAME.pattern}")
     for key in ("playbook", "remove_playbook"):
         if isinstance(data.get(key), str) and (reason := repo_file_problem(root, data[key])):

@@ -35,7 +35,7 @@ def legacy_tables(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def app_name(raw: str) -> str:
     name = re.sub(r"[^a-z0-9_.-]+", "-", raw.lower()).strip("-._")[:63]
-    return name if APP_NAME.match(name) else f"app-{name}"[:63]
+    return name if APP_NAME.fullmatch(name) else f"app-{name}"[:63]
 
 
 def convert(raw_name: str, table: dict[str, Any]) -> Converted:

@@ -13,7 +13,7 @@ from gitops_agent import git_objects
 from gitops_agent.clock import now_iso
 from gitops_agent.config import AgentConfig, App, load_app
 from gitops_agent.errors import ConfigError, GitError
-from gitops_agent.execute import ansible_env, checkouts, health, runner
+from gitops_agent.execute import ansible_env, checkouts, deploy_marks, health, runner
 from gitops_agent.execute.check_mode import changed_tasks, check_verdict
 from gitops_agent.execute.tracing import Reads
 from gitops_agent.git import Auth
@@ -119,14 +119,20 @@ def run_app(context: Context, app: App, config_dir: Path, config_commit: str,
              trace: bool = False) -> runner.RunResult:
     variables = extravars(context, app.name, app.vars, config_dir, config_commit,
                           source_commit, app.source is not None)
-    playbook = config_dir / str(app.playbook)
+    playbook, running = config_dir / str(app.playbook), None
     if app.deploy is not None:
         variables["gitops_deploy"] = app.deploy
         variables["gitops_state_dir"] = str(context.layout.root)  # for deploy-pending/<app>
         playbook = ansible_env.SHIPPED / "playbooks" / "deploy.yml"
-    return run_playbook(context, app.name, playbook, config_dir, variables, app.timeout,
-                        {"config_commit": config_commit, "source_commit": source_commit,
-                         "reason": reason}, trace, f"timeout in {app.file}")
+        if app.deploy.get("commands") and not context.check:  # a run cut short owes them
+            running = deploy_marks.begin(context.layout, app.name,
+                                         f"{source_commit or '-'} {config_commit}\n")
+    result = run_playbook(context, app.name, playbook, config_dir, variables, app.timeout,
+                          {"config_commit": config_commit, "source_commit": source_commit,
+                           "reason": reason}, trace, f"timeout in {app.file}")
+    if running is not None:
+        deploy_marks.end(running, result.outcome)
+    return result
 
 
 def _failed(previous: AppRecord | None, target: Target, message: str) -> AppRecord:

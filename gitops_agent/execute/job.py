@@ -163,7 +163,7 @@ def unrun(plan: Plan, records: dict[str, AppRecord], check: bool
     rollout gate holds (waiting: removed once it opens)."""
     for name, problem in plan.invalid.items():
         log.error("%s", problem)
-        if APP_NAME.match(name):  # else reported in the log only: no state, no paths
+        if APP_NAME.fullmatch(name):  # else reported in the log only: no state, no paths
             yield name, replace(records.get(name) or AppRecord(state="failed"),
                                 state="failed", config_commit=plan.commit, failed_tasks=[],
                                 message=f"invalid app file: {problem}")

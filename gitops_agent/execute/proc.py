@@ -22,12 +22,14 @@ class Completed:
 
 
 def run(argv: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 300,
-        cwd: str | None = None, stdin: str | None = None) -> Completed:
+        cwd: str | None = None, stdin: str | None = None, pass_fds: Sequence[int] = ()
+        ) -> Completed:
     """Run `argv`; a missing program or a timeout is rc 127 / 124 with a reason, not a raise."""
     try:
         done = subprocess.run(list(argv), env=dict(env) if env is not None else None, cwd=cwd,
                               capture_output=True, text=True, timeout=timeout, check=False,
-                              input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL)
+                              input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
+                              pass_fds=tuple(pass_fds))
         return Completed(tuple(argv), done.returncode, done.stdout, done.stderr)
     except FileNotFoundError:
         return Completed(tuple(argv), 127, "", f"{argv[0]}: command not found")

@@ -21,6 +21,7 @@ def forget(context: Context, name: str) -> None:
     shutil.rmtree(context.layout.app_checkout(name), ignore_errors=True)
     shutil.rmtree(context.layout.run_dir(name), ignore_errors=True)
     context.layout.deploy_pending(name).unlink(missing_ok=True)
+    context.layout.deploy_running(name).unlink(missing_ok=True)
 
 
 def remove(context: Context, name: str, record: AppRecord, config_commit: str) -> AppRecord:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import stat
@@ -24,6 +25,22 @@ class Changes:
     def __init__(self, dry_run: bool = False) -> None:
         self.dry_run = dry_run
         self.made: list[str] = []
+        self.held: list[int] = []  # flocked directories, until the process ends
+
+    def hold(self, directory: Path) -> None:
+        """One setup at a time: a flock on `directory` (two at once could pair one's private
+        key with the other's public key, or take the other's temp files for leftovers).
+        A dry run writes nothing and takes none."""
+        if self.dry_run:
+            return
+        handle = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(handle)
+            raise FatalError(f"another gitops-agent setup is running here (it holds {directory}):"
+                             " run this one again once it is done") from None
+        self.held.append(handle)
 
     @staticmethod
     def say(verb: str, what: str) -> None:
@@ -62,6 +79,7 @@ class Changes:
         """`path` holding `text` with `mode`, written atomically; True when it changed."""
         if path.is_symlink() or path.is_dir():
             raise FatalError(f"{path} is not a regular file: move it away first")
+        self.leftovers(path.parent, f".{path.name}.*")
         if path.exists() and path.read_text(encoding="utf-8", errors="replace") == text:
             self.mode(path, mode)
             return False
@@ -80,3 +98,9 @@ class Changes:
             else:
                 path.unlink()
         return True
+
+    def leftovers(self, directory: Path, pattern: str) -> None:
+        """Remove what a run killed half-way left in `directory`: the temp files (and dirs)
+        matching `pattern` that it would have renamed into place."""
+        for path in sorted(directory.glob(pattern)) if directory.is_dir() else ():
+            self.remove(path)

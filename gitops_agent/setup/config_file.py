@@ -18,8 +18,8 @@ from gitops_agent.config import AgentConfig, load_agent_config, template
 from gitops_agent.config.urls import validate_url
 from gitops_agent.errors import ConfigError
 
-HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")  # the schema's host.name
-BRANCH = re.compile(r"^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_./-]*$")
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")  # the schema's host.name
+BRANCH = re.compile(r"(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_./-]*")
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,9 @@ def check_values(values: Values) -> None:
                 validate_url(url)
             except ConfigError as error:
                 raise ConfigError(f"{flag}: {error}") from None
-    if values.branch is not None and not BRANCH.match(values.branch):
+    if values.branch is not None and not BRANCH.fullmatch(values.branch):
         raise ConfigError(f"--branch {values.branch!r} is not a branch name")
-    if values.host_name is not None and not HOST_NAME.match(values.host_name):
+    if values.host_name is not None and not HOST_NAME.fullmatch(values.host_name):
         raise ConfigError(f"--host-name {values.host_name!r}: use letters, digits, '_', '.' "
                           "and '-' (at most 63)")
 

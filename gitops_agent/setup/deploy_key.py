@@ -21,6 +21,7 @@ def ensure(changes: Changes, key: Path, comment: str) -> str | None:
     public = key.with_name(f"{key.name}.pub")
     if key.is_symlink() or key.is_dir():
         raise FatalError(f"{key} is not a regular file: move it away first")
+    changes.leftovers(key.parent, ".keygen-*")  # a key made by a run killed before its rename
     if not key.exists():
         if changes.change("created", f"{key} (mode 0600) and {public.name}: a new deploy key"):
             _generate(key, comment)
@@ -37,12 +38,23 @@ def ensure(changes: Changes, key: Path, comment: str) -> str | None:
 
 
 def _public_of(key: Path) -> str:
-    done = proc.run(["ssh-keygen", "-y", "-P", "", "-f", str(key)], timeout=30)
+    """The public half of `key`, read from a 0600 copy in memory: ssh-keygen refuses a key
+    others may read, and a dry run leaves a wrong mode as it is."""
+    handle = os.memfd_create("gitops-agent-key")
+    try:
+        os.write(handle, key.read_bytes())
+        os.fchmod(handle, 0o600)
+        copy = f"/dev/fd/{handle}"
+        done = proc.run(["ssh-keygen", "-y", "-P", "", "-f", copy], timeout=30,
+                        pass_fds=(handle,))
+    finally:
+        os.close(handle)
     if done.rc == 127:
         raise FatalError(KEYGEN_MISSING)
     if done.rc != 0:
         raise FatalError(f"{key} is not a private key without a passphrase, which the agent "
-                         f"needs (it runs ssh with BatchMode=yes): {done.last_line()}")
+                         "needs (it runs ssh with BatchMode=yes): "
+                         f"{done.last_line().replace(copy, str(key))}")
     return done.stdout.strip()
 
 

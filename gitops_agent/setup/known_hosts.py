@@ -47,6 +47,7 @@ def lookup(target: Target) -> str:
 
 def ensure_file(changes: Changes, known_hosts: Path) -> None:
     """The file is there (the agent refuses a configured one that is not), mode 0644."""
+    changes.leftovers(known_hosts.parent, f".{known_hosts.name}.*")
     if known_hosts.exists():
         changes.mode(known_hosts, 0o644)
     else:

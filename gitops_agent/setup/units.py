@@ -11,6 +11,7 @@ import click
 
 from gitops_agent.errors import FatalError
 from gitops_agent.execute import proc
+from gitops_agent.record.state import write_atomically
 from gitops_agent.setup import service
 from gitops_agent.setup.changes import Changes
 from gitops_agent.setup.paths import AGENT, Host
@@ -34,12 +35,28 @@ def text(unit: str) -> str:
 
 
 def install(changes: Changes, host: Host, mode: str) -> bool:
-    """The units of `mode` as shipped, the other mode's gone; True when any changed."""
+    """The units of `mode` as shipped and checked with `systemd-analyze verify`, then the
+    other mode's gone; True when any changed. Units verify rejects are taken back out (the
+    ones before them put back), so a re-run checks them again and nothing is started."""
     changes.directory(host.unit_dir, 0o755)
-    changed = remove(changes, host, [unit for unit in ALL_UNITS if unit not in UNITS[mode]])
-    for unit in UNITS[mode]:
-        changed = changes.file(host.unit_dir / unit, text(unit), 0o644) or changed
-    return changed
+    paths = [host.unit_dir / unit for unit in UNITS[mode]]
+    before = {path: path.read_text(encoding="utf-8") if path.is_file() else None
+              for path in paths}
+    changed = False
+    for path in paths:
+        changed = changes.file(path, text(path.name), 0o644) or changed
+    if changed:
+        try:
+            verify(changes, host, mode)
+        except FatalError:
+            for path, old in before.items():
+                if old is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    write_atomically(path, old, mode=0o644)
+            raise
+    others = [unit for unit in ALL_UNITS if unit not in UNITS[mode]]
+    return remove(changes, host, others) or changed
 
 
 def remove(changes: Changes, host: Host, units: list[str]) -> bool:
@@ -82,8 +99,8 @@ def verify(changes: Changes, host: Host, mode: str) -> None:
     done = proc.run([tool, "verify", *options, *paths], timeout=120)
     said = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     if done.rc != 0:
-        raise FatalError(f"systemd-analyze verify failed for {', '.join(UNITS[mode])}: "
-                         f"{(said or [f'exit {done.rc}'])[-1]}")
+        raise FatalError(f"systemd-analyze verify failed for {', '.join(UNITS[mode])} (not "
+                         f"installed): {(said or [f'exit {done.rc}'])[-1]}")
     changes.say("checked", f"{', '.join(UNITS[mode])} with systemd-analyze verify")
     for line in said:
         click.echo(f"gitops-agent: warning: systemd-analyze verify: {line}", err=True)

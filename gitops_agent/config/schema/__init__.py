@@ -7,12 +7,13 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
@@ -59,7 +60,16 @@ def key_paths(schema: dict[str, Any], prefix: str = "") -> Iterator[KeyPath]:
 def validator(name: str) -> jsonschema.Draft202012Validator:
     import jsonschema  # only when a document is new to this host
 
-    return jsonschema.Draft202012Validator(load_schema(name))
+    def pattern(checker: Any, wanted: str, instance: Any, schema: Any) -> Iterator[Any]:
+        """`pattern` as JSON Schema (ECMA-262) reads it: a final `$` ends the text, where
+        Python's also matches before a final newline (a host name "web-01\\n" passed)."""
+        ecma = wanted[:-1] + r"\Z" if wanted.endswith("$") and not wanted.endswith("\\$") \
+            else wanted
+        if checker.is_type(instance, "string") and not re.search(ecma, instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {wanted!r}")
+
+    ecma = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": pattern})
+    return cast("jsonschema.Draft202012Validator", ecma(load_schema(name)))
 
 
 def _digest(name: str, data: Any) -> str:

@@ -38,6 +38,7 @@ options:
       - Written (mode 0600, its directory created 0700) with O(mark_content) before the
         first change, so a change stays on record even when the run dies half-way; a
         caller's commands owe a run while it exists. Empty, the default, writes none.
+        It must be a file outside O(src) and O(dest) (the sync would delete it there).
   mark_content: {type: str, default: "", description: What O(mark_file) holds.}
 attributes:
   check_mode: {support: full}
@@ -184,8 +185,8 @@ class Sync:
 
         if not os.path.isabs(self.src) or not os.path.isabs(self.base):
             raise SyncError("src and dest must be absolute paths")
-        if self.mark_file and not os.path.isabs(self.mark_file):
-            raise SyncError(f"mark_file must be an absolute path: {self.mark_file!r}")
+        if self.mark_file:
+            self.check_mark()
         if not os.path.isdir(self.src):
             raise SyncError(f"src is not a directory: {self.src}")
         if self.base == "/":
@@ -199,6 +200,20 @@ class Sync:
                             f"{self.release!r}")
         if self.keep < 1:
             raise SyncError("keep_releases must be at least 1")
+
+    def check_mark(self):
+        """The mark is a file of its own, outside both trees: inside dest the sync would
+        delete it (or trip over the directory it made), inside src sync it."""
+        mark = self.mark_file
+        if not os.path.isabs(mark):
+            raise SyncError(f"mark_file must be an absolute path: {mark!r}")
+        if mark.endswith("/") or os.path.isdir(mark):
+            raise SyncError(f"mark_file must name a file, not a directory: {mark!r}")
+        for tree in (self.src, self.base):
+            for a, b in ((mark, tree), (os.path.realpath(mark), os.path.realpath(tree))):
+                if (a + "/").startswith(b.rstrip("/") + "/"):
+                    raise SyncError(f"mark_file must be outside src and dest: {mark!r} is "
+                                    f"in {tree}")
 
     # -- recording ---------------------------------------------------------------
     def note(self, sign, rel, why):
