@@ -58,10 +58,11 @@ def tidy(layout: Layout, now: float | None = None) -> list[Path]:
 
 
 def clear_scratch(scratch: Path, now: float) -> None:
-    """Remove the temporary copies a killed run left (a day old: none is still in use)."""
+    """Remove the temporary copies a killed run left (a day old: none is still in use).
+    One dated in the future (the clock was set back) may be in use: it waits its day."""
     for path in scratch.glob("*") if scratch.is_dir() else ():
         try:
-            if 0 <= now - path.lstat().st_mtime < EVERY:
+            if now - path.lstat().st_mtime < EVERY:
                 continue
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)

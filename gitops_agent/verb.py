@@ -1,0 +1,52 @@
+"""The decorator every verb of the command line shares: --config and --debug, logging,
+the error handler and the exit code."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from gitops_agent import git, log
+from gitops_agent.config import config_path, load_agent_config
+from gitops_agent.error_handler import exit_codes
+
+F = Callable[..., Any]
+
+
+def command(needs_config: bool = True, needs_path: bool = False,
+            takes_config: bool = True) -> Callable[[F], F]:
+    """Give a verb --config and --debug, logging, the error handler and the exit code.
+
+    The verb gets the loaded `config`, or with `needs_path` only the config's `path`;
+    without `takes_config` it has no --config (setup writes the config where the units
+    look for it)."""
+
+    def decorate(body: F) -> F:
+        @click.option("--debug", is_flag=True, help="Log everything; tracebacks on errors.")
+        @click.pass_context
+        @functools.wraps(body)
+        def wrapper(context: click.Context, debug: bool, config_file: str | None = None,
+                    **kwargs: Any) -> None:
+            shared = context.find_root().params
+            debug = debug or bool(shared.get("debug"))
+            log.setup(debug=debug)
+            git.scrub_environment()
+            with exit_codes(debug):
+                path = config_path(config_file or shared.get("config_file"))
+                if needs_path:
+                    kwargs["path"] = path
+                elif needs_config:
+                    kwargs["config"] = load_agent_config(path)
+                code = body(**kwargs)
+            context.exit(code)
+
+        if not takes_config:
+            return wrapper
+        return click.option("--config", "config_file", metavar="PATH", default=None,
+                            help="Agent config (default $GITOPS_AGENT_CONFIG, "
+                                 "then /etc/gitops-agent/config.yml).")(wrapper)
+
+    return decorate
