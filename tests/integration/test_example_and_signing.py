@@ -179,3 +179,16 @@ def test_verify_keeps_the_whole_history_across_no_op_passes(world, tmp_path):
     assert not (checkout / ".git" / "shallow").exists()
     assert git("-C", str(checkout), "rev-list", "--count", "HEAD") == "2"
     assert git("-C", str(checkout), "rev-parse", "HEAD") == second != first
+
+
+def test_the_readme_example_command_runs_to_its_end(tmp_path):
+    """README's first command: two passes on the example, then the report it pushed."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(["scripts/example"], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "GITOPS_EXAMPLE_DIR": str(tmp_path / "example")},
+                          timeout=600, stdin=subprocess.DEVNULL, check=False)
+
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    report_text = done.stdout.split("status branch, gitops-status/example-host", 1)[1]
+    for app in ("api", "motd", "website"):
+        assert f"| {app} | **unchanged** |" in report_text
