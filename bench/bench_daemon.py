@@ -14,7 +14,6 @@ applied change.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -96,9 +95,7 @@ def push_to_applied(box: Sandbox, host: Host, samples: int, interval: int) -> No
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = figures.parser(__doc__)
     parser.add_argument("--apps", type=int, default=20, help="apps (default 20)")
     parser.add_argument("--idle", type=int, default=180, metavar="SECONDS",
                         help="idle time measured (default 180)")
@@ -111,7 +108,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.apps, args.idle, args.interval, args.samples = 1, 3, 3, 1
-    started, load = time.monotonic(), os.getloadavg()[0]
+    started, load = figures.begin()
     with Sandbox("bench-daemon") as box:
         host = fixtures.build_host(box.root / "host", args.apps, PLAYBOOK,
                                    interval=args.interval)
@@ -127,8 +124,7 @@ def main() -> int:
             finally:
                 daemon.terminate()
                 daemon.wait(timeout=30)
-    figures.machine(load, started)
-    figures.reproduce(__file__)
+    figures.finish(__file__, started, load)
     return 0
 
 

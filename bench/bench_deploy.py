@@ -14,12 +14,9 @@ and once, a one-task playbook: Ansible's own start-up cost.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import figures
@@ -83,14 +80,12 @@ def bench(root: Path, files: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = figures.parser(__doc__)
     parser.add_argument("--files", type=int, nargs="+", default=[1000, 4], metavar="N",
                         help="sizes of the source, in files (default: 1000 4)")
     parser.add_argument("--quick", action="store_true", help="--files 20 (CI)")
     args = parser.parse_args()
-    started, load = time.monotonic(), os.getloadavg()[0]
+    started, load = figures.begin()
     with Sandbox("bench-deploy") as box:
         ENV["HOME"] = str(box.root)
         for files in [20] if args.quick else args.files:
@@ -100,8 +95,7 @@ def main() -> int:
                             "    - ansible.builtin.debug: {msg: hi}\n")
         seconds = fixtures.timed(playbook(box.root, box.root, one_task), env=ENV)
         figure("one-task playbook (Ansible's own cost)", f"{seconds:.2f}", "s")
-    figures.machine(load, started)
-    figures.reproduce(__file__)
+    figures.finish(__file__, started, load)
     return 0
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -167,9 +166,7 @@ def month(root: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = figures.parser(__doc__)
     add = parser.add_argument
     add("--hosts", type=int, default=1000, help="hosts, one branch each (default 1000)")
     add("--concurrency", type=int, help="threads publishing at once (default: all hosts)")
@@ -193,7 +190,7 @@ def main() -> int:
     args.concurrency = args.concurrency or args.hosts
     args.window = args.window if args.window is not None else args.hosts / 40
     args.month_hosts = min(args.month_hosts, args.hosts)
-    started, load = time.monotonic(), os.getloadavg()[0]
+    started, load = figures.begin()
     rng, results = random.Random(args.seed), dict[str, Any]()
     with Sandbox("bench-fleet") as box:
         box.isolate()  # the agent's code runs in this process
@@ -237,8 +234,7 @@ def main() -> int:
         figure(f"total, {what}", value, "", phases)
     for message, count in counters.warnings.items():
         note(f"agent warning x{count}: {message}")
-    figures.machine(load, started)
-    figures.reproduce(__file__)
+    figures.finish(__file__, started, load)
     if args.json:
         args.json.write_text(json.dumps(results | {"totals": {
             what: value for (what, _), value in totals.items()}}, indent=2) + "\n")

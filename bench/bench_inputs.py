@@ -17,10 +17,7 @@ re-applies as missed.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import figures
@@ -73,9 +70,7 @@ def select(names: list[str] | None, quick: bool) -> list[Family]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = figures.parser(__doc__)
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--family", action="append", metavar="NAME",
                        help="replay just this family (repeatable)")
@@ -86,7 +81,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     args = parser.parse_args()
     selected = select(args.family, args.quick)
-    started, load = time.monotonic(), os.getloadavg()[0]
+    started, load = figures.begin()
     with Sandbox("bench-inputs", args.keep) as box:
         box.isolate()  # the replay runs the agent's CLI with os.environ
         results = []
@@ -100,8 +95,7 @@ def main() -> int:
            f"{sum(len(result.false_triggers) for result in results)} false triggers, "
            f"{sum(result.needed for result in results)} re-applies needed, "
            f"{sum(len(result.family.steps) for result in results)} steps")
-    figures.machine(load, started)
-    figures.reproduce(__file__)
+    figures.finish(__file__, started, load)
     return 1 if misses else 0
 
 

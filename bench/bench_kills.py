@@ -15,8 +15,6 @@ The one figure is the number of those checks that failed; exit 1 unless it is 0.
 
 from __future__ import annotations
 
-import argparse
-import os
 import random
 import signal
 import subprocess
@@ -76,9 +74,7 @@ def problems(host: Host, versions: dict[str, int]) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = figures.parser(__doc__)
     parser.add_argument("--apps", type=int, default=20, help="apps (default 20)")
     parser.add_argument("--passes", type=int, default=50, help="passes (default 50)")
     parser.add_argument("--kill-chance", type=float, default=0.5,
@@ -89,7 +85,7 @@ def main() -> int:
     if args.quick:
         args.apps, args.passes = 2, 4
     chance = random.Random(args.seed)
-    started, load = time.monotonic(), os.getloadavg()[0]
+    started, load = figures.begin()
     with Sandbox("bench-kills") as box:
         host = fixtures.build_host(box.root / "host", args.apps, PLAYBOOK, sources=False,
                                    app_vars=lambda _: {"version": 1, "pause": PAUSE})
@@ -116,8 +112,7 @@ def main() -> int:
         note(f"problem: {problem}")
     figure(f"soak under SIGKILL, {args.apps} apps x {args.passes} passes", len(found),
            "problems", f"{kills} passes killed, last pass rc {last.returncode}")
-    figures.machine(load, started)
-    figures.reproduce(__file__)
+    figures.finish(__file__, started, load)
     return 1 if found or last.returncode != 0 else 0
 
 

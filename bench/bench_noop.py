@@ -15,9 +15,7 @@ ansible-pull, "Repository has not changed, quitting" every time and the files un
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -141,9 +139,7 @@ def ratio(apps: int, agent: tuple[str, Samples], pull: tuple[str, Samples]) -> N
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = figures.parser(__doc__)
     parser.add_argument("--repeat", type=int, default=10, metavar="N",
                         help="timed no-op passes per agent case and ansible-pull runs for "
                              "1 app (default 10)")
@@ -161,7 +157,7 @@ def main() -> int:
     if args.quick:
         args.repeat = args.overhead_repeat = 1
     pull_repeat = args.pull_loop_repeat or min(args.repeat, 2)
-    started, load = time.monotonic(), os.getloadavg()[0]
+    started, load = figures.begin()
     try:
         with Sandbox("bench-noop", args.keep) as box:
             for apps in (1,) if args.quick else (1, 20):
@@ -181,8 +177,7 @@ def main() -> int:
     except BenchError as error:
         note(f"bench_noop: {error}")
         return 1
-    figures.machine(load, started)
-    figures.reproduce(__file__)
+    figures.finish(__file__, started, load)
     return 0
 
 

@@ -12,8 +12,6 @@ A first, untimed run with tracing warms the caches.
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
 from pathlib import Path
 
@@ -82,9 +80,7 @@ def one(root: Path, trace: bool, index: int, files: int = 10) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = figures.parser(__doc__)
     parser.add_argument("--repeat", type=int, default=9, metavar="N",
                         help="timed runs with and without tracing (default 9)")
     parser.add_argument("--quick", action="store_true",
@@ -92,7 +88,7 @@ def main() -> int:
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
     files = 1 if args.quick else 10
-    started, load = time.monotonic(), os.getloadavg()[0]
+    started, load = figures.begin()
     plain, traced = Samples(), Samples()
     with Sandbox("bench-tracing") as box:
         box.isolate()  # the runner starts ansible-playbook with os.environ
@@ -107,8 +103,7 @@ def main() -> int:
     median, least = traced.median / plain.median - 1, min(traced.wall) / min(plain.wall) - 1
     figure("tracing overhead", f"{100 * median:+.1f}", "% on medians",
            f"{100 * least:+.1f} % on minimums, n={repeat}")
-    figures.machine(load, started)
-    figures.reproduce(__file__)
+    figures.finish(__file__, started, load)
     return 0
 
 

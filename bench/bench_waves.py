@@ -18,7 +18,6 @@ unless 1 when nothing changed, at most 2). The fleet is fleet_sim.py's.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import statistics
@@ -142,9 +141,7 @@ def report(hosts: int, case: str, results: dict[str, Any]) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = figures.parser(__doc__)
     parser.add_argument("--hosts", type=int, nargs="+", default=[10, 1000], metavar="N",
                         help="numbers of status branches (default: 10 1000)")
     parser.add_argument("--repeat", type=int, default=7,
@@ -154,7 +151,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.hosts, args.repeat = [10, 50], 3
-    started, load = time.monotonic(), os.getloadavg()[0]
+    started, load = figures.begin()
     ok = True
     with Sandbox("bench-waves") as box:
         box.isolate()  # the agent's code runs in this process
@@ -162,8 +159,7 @@ def main() -> int:
         for hosts in args.hosts:
             for case, results in size(box.root, hosts, args.repeat, commands).items():
                 ok = report(hosts, case, results) and ok
-    figures.machine(load, started)
-    figures.reproduce(__file__)
+    figures.finish(__file__, started, load)
     return 0 if ok else 1
 
 

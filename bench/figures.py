@@ -5,6 +5,7 @@ stdout holds only those lines and can be pasted into docs/benchmarks.md as it is
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import resource
@@ -40,6 +41,25 @@ def plural(count: int, word: str) -> str:
 def mib(size: float) -> str:
     """A size in bytes, as MiB (or KiB below one MiB)."""
     return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 1024:.1f} KiB"
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """A script's flags: its docstring's first paragraph says what it measures, the rest
+    (how to run it) follows the flags."""
+    return argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   epilog=doc.split("\n\n", 1)[1])
+
+
+def begin() -> tuple[float, float]:
+    """(when the run started, the load then), for finish()."""
+    return time.monotonic(), os.getloadavg()[0]
+
+
+def finish(script: str, started: float, load_at_start: float) -> None:
+    """The last two lines: `machine:` and `reproduce:`."""
+    machine(load_at_start, started)
+    reproduce(script)
 
 
 def reproduce(script: str) -> None:

@@ -11,7 +11,6 @@ The hosts are bench_noop.py's. Each figure's label starts with `profile, N apps`
 
 from __future__ import annotations
 
-import argparse
 import collections
 import os
 import pstats
@@ -19,7 +18,6 @@ import re
 import shutil
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import figures
@@ -99,15 +97,13 @@ def profile(box: Sandbox, host: Host, repeat: int) -> None:
 def main() -> int:
     import bench_noop
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = figures.parser(__doc__)
     parser.add_argument("--repeat", type=int, default=10, metavar="N",
                         help="timed runs of each start-up figure (default 10)")
     parser.add_argument("--quick", action="store_true", help="1 app, each measured once")
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
-    started, load = time.monotonic(), os.getloadavg()[0]
+    started, load = figures.begin()
     try:
         with Sandbox("profile-noop") as box:
             for apps in (1,) if args.quick else (1, 20):
@@ -117,8 +113,7 @@ def main() -> int:
     except BenchError as error:
         figures.note(f"profile_noop: {error}")
         return 1
-    figures.machine(load, started)
-    figures.reproduce(__file__)
+    figures.finish(__file__, started, load)
     return 0
 
 
