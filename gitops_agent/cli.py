@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from gitops_agent import __version__
-from gitops_agent.config import AgentConfig
+from gitops_agent.config import DEFAULT_CONFIG_PATH, AgentConfig
 from gitops_agent.errors import exit_help
 from gitops_agent.verb import command
 
@@ -69,7 +69,8 @@ def configure_command(path: Path) -> int:
               help="Stop and remove the units; keep the config, key and state.")
 @click.option("--purge", is_flag=True,
               help="With --uninstall: also remove /etc/gitops-agent and /var/lib/gitops-agent.")
-@command(needs_config=False, takes_config=False)
+@command(needs_config=False, no_config=f"it writes {DEFAULT_CONFIG_PATH}, where the units look "
+         "(write under another directory with --root DIR)")
 def setup_command(config_url: str | None, branch: str | None, host_name: str | None,
                   status_url: str | None, mode: str | None, git_host: str | None,
                   known_hosts_file: Path | None, root: Path | None, dry_run: bool, check: bool,

@@ -12,17 +12,18 @@ import click
 from gitops_agent import git, log
 from gitops_agent.config import config_path, load_agent_config
 from gitops_agent.error_handler import exit_codes
+from gitops_agent.errors import ConfigError
 
 F = Callable[..., Any]
 
 
 def command(needs_config: bool = True, needs_path: bool = False,
-            takes_config: bool = True) -> Callable[[F], F]:
+            no_config: str | None = None) -> Callable[[F], F]:
     """Give a verb --config and --debug, logging, the error handler and the exit code.
 
-    The verb gets the loaded `config`, or with `needs_path` only the config's `path`;
-    without `takes_config` it has no --config (setup writes the config where the units
-    look for it)."""
+    The verb gets the loaded `config`, or with `needs_path` only the config's `path`.
+    With `no_config` (why) it has no --config, and one given before the verb is refused
+    with that reason (setup writes the config where the units look for it)."""
 
     def decorate(body: F) -> F:
         @click.option("--debug", is_flag=True, help="Log everything; tracebacks on errors.")
@@ -35,6 +36,8 @@ def command(needs_config: bool = True, needs_path: bool = False,
             log.setup(debug=debug)
             git.scrub_environment()
             with exit_codes(debug):
+                if no_config is not None and shared.get("config_file"):
+                    raise ConfigError(f"{context.info_name} takes no --config: {no_config}")
                 path = config_path(config_file or shared.get("config_file"))
                 if needs_path:
                     kwargs["path"] = path
@@ -43,7 +46,7 @@ def command(needs_config: bool = True, needs_path: bool = False,
                 code = body(**kwargs)
             context.exit(code)
 
-        if not takes_config:
+        if no_config is not None:
             return wrapper
         return click.option("--config", "config_file", metavar="PATH", default=None,
                             help="Agent config (default $GITOPS_AGENT_CONFIG, "

@@ -40,10 +40,6 @@ class Options:
 def setup(options: Options) -> int:
     """Set the host up as `options` say; an OS error (a file root's, a directory where a
     file belongs) is one line that names the path."""
-    context = click.get_current_context(silent=True)
-    if context is not None and context.find_root().params.get("config_file"):
-        raise ConfigError(f"setup takes no --config: it writes {CONFIG_FILE}, where the units "
-                          "look (write under another directory with --root DIR)")
     elsewhere = os.environ.get("GITOPS_AGENT_CONFIG")
     if elsewhere and Path(elsewhere) != Path(CONFIG_FILE):
         click.echo(f"gitops-agent: warning: GITOPS_AGENT_CONFIG={elsewhere} is left aside: "

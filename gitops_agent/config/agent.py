@@ -11,6 +11,7 @@ from gitops_agent.config.common import check_url, get, load_document, raise_if, 
 from gitops_agent.config.schema import load_known_valid, schema_problems
 
 DEFAULT_CONFIG_PATH = Path("/etc/gitops-agent/config.yml")
+SYSTEM_STATE_DIR = Path("/var/lib/gitops-agent")  # root's default state_dir
 SCHEMA_CACHE = "schema-cache.json"  # in the state dir: documents already found valid
 
 
@@ -80,7 +81,7 @@ class AgentConfig:
 
 def default_state_dir() -> Path:
     if os.geteuid() == 0:
-        return Path("/var/lib/gitops-agent")
+        return SYSTEM_STATE_DIR
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "gitops-agent"
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-CONFIG_DIR = "/etc/gitops-agent"
-CONFIG_FILE = f"{CONFIG_DIR}/config.yml"
+from gitops_agent.config.agent import DEFAULT_CONFIG_PATH, SYSTEM_STATE_DIR
+
+CONFIG_FILE = str(DEFAULT_CONFIG_PATH)  # where the agent looks without --config
+CONFIG_DIR = str(DEFAULT_CONFIG_PATH.parent)
 KEY_FILE = f"{CONFIG_DIR}/id_ed25519"
 KNOWN_HOSTS = f"{CONFIG_DIR}/known_hosts"
-STATE_DIR = "/var/lib/gitops-agent"
+STATE_DIR = str(SYSTEM_STATE_DIR)
 UNIT_DIR = "/etc/systemd/system"
 AGENT = "/opt/gitops-agent/bin/gitops-agent"  # the units' ExecStart: install/install.sh's venv
 SYSTEMD_RUNNING = Path("/run/systemd/system")  # sd_booted(3): systemd is PID 1
