@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,3 +89,10 @@ class Layout:
 
     def prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def temporary(self) -> tempfile.TemporaryDirectory[str]:
+        """A private temp dir under `scratch` (the state dir made first, 0700, as a pass
+        makes it: a check run may come before any pass)."""
+        self.prepare()
+        self.scratch.mkdir(exist_ok=True, mode=0o700)
+        return tempfile.TemporaryDirectory(dir=self.scratch)

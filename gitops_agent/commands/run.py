@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-import tempfile
 import threading
 from pathlib import Path
 from types import FrameType
@@ -81,11 +80,7 @@ def run_playbook(config: AgentConfig, app: str, check: bool, diff: bool,
     with contextlib.ExitStack() as stack:
         scratch = None
         if check:  # check mode reads copies of the revisions: no checkout of the agent moves
-            layout = Layout(config.state_dir)
-            layout.prepare()  # 0700, as a pass makes it: the check may come first
-            holder = layout.scratch
-            holder.mkdir(exist_ok=True, mode=0o700)
-            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=holder)))
+            scratch = Path(stack.enter_context(Layout(config.state_dir).temporary()))
         options = Options(only=(app,), force=True, forced_by=BY_HAND,
                           show_output=not as_json, check=check, diff=diff, scratch=scratch)
         cancel_on_signals(options.cancel)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -272,10 +271,8 @@ def roll_back(context: Context, target: Target, failed: AppRecord) -> AppRecord:
     name = target.app.name
     log.warning("%s: rolling back to config %s, source %s", name, good_config[:12],
                 (good_source or "-")[:12])
-    scratch = context.layout.scratch
-    scratch.mkdir(exist_ok=True, mode=0o700)
     try:
-        with tempfile.TemporaryDirectory(dir=scratch) as temporary:
+        with context.layout.temporary() as temporary:
             config_dir = context.layout.config_checkout
             if good_config != target.config_commit:
                 config_dir = checkouts.export(config_dir, context.config.config_repo.url,

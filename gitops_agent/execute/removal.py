@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,9 +39,7 @@ def remove(context: Context, name: str, record: AppRecord, config_commit: str) -
         return replace(record, state="removed", message="removed (no remove_playbook to run)",
                        failed_tasks=[], restored=None)
     log.info("%s: no longer selects this host: running %s", name, playbook)
-    scratch = context.layout.scratch
-    scratch.mkdir(exist_ok=True, mode=0o700)
-    with tempfile.TemporaryDirectory(dir=scratch) as temporary:
+    with context.layout.temporary() as temporary:
         config_dir, commit = context.layout.config_checkout, config_commit
         if repo_file_problem(config_dir, playbook):
             commit = record.good_config_commit or record.config_commit or config_commit
