@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 from gitops_agent import git, log
-from gitops_agent.config import config_path, load_agent_config
+from gitops_agent.config import DEFAULT_CONFIG_PATH, config_path, load_agent_config
 from gitops_agent.error_handler import exit_codes
 from gitops_agent.errors import ConfigError
 
@@ -22,8 +23,9 @@ def command(needs_config: bool = True, needs_path: bool = False,
     """Give a verb --config and --debug, logging, the error handler and the exit code.
 
     The verb gets the loaded `config`, or with `needs_path` only the config's `path`.
-    With `no_config` (why) it has no --config, and one given before the verb is refused
-    with that reason (setup writes the config where the units look for it)."""
+    With `no_config` (why) the verb works on the default config file only: a --config
+    naming another is refused with that reason (setup writes the config where the units
+    look for it)."""
 
     def decorate(body: F) -> F:
         @click.option("--debug", is_flag=True, help="Log everything; tracebacks on errors.")
@@ -36,9 +38,10 @@ def command(needs_config: bool = True, needs_path: bool = False,
             log.setup(debug=debug)
             git.scrub_environment()
             with exit_codes(debug):
-                if no_config is not None and shared.get("config_file"):
+                given = config_file or shared.get("config_file")
+                if no_config is not None and given and Path(given) != DEFAULT_CONFIG_PATH:
                     raise ConfigError(f"{context.info_name} takes no --config: {no_config}")
-                path = config_path(config_file or shared.get("config_file"))
+                path = config_path(given)
                 if needs_path:
                     kwargs["path"] = path
                 elif needs_config:
@@ -46,10 +49,10 @@ def command(needs_config: bool = True, needs_path: bool = False,
                 code = body(**kwargs)
             context.exit(code)
 
-        if no_config is not None:
-            return wrapper
+        help_text = (f"Agent config: only {DEFAULT_CONFIG_PATH} ({no_config})." if no_config
+                     else f"Agent config (default $GITOPS_AGENT_CONFIG, then "
+                          f"{DEFAULT_CONFIG_PATH}).")
         return click.option("--config", "config_file", metavar="PATH", default=None,
-                            help="Agent config (default $GITOPS_AGENT_CONFIG, "
-                                 "then /etc/gitops-agent/config.yml).")(wrapper)
+                            help=help_text)(wrapper)
 
     return decorate

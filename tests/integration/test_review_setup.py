@@ -62,6 +62,13 @@ def test_setup_refuses_the_global_config_option_and_warns_of_the_variable(
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert "setup takes no --config: it writes /etc/gitops-agent/config.yml" in one_error(done, 2)
     assert not root.exists()
+    done = setup(root, "--config-url", fleet.url, "--config", str(tmp_path / "x"))
+    assert "setup takes no --config: it writes /etc/gitops-agent/config.yml" in one_error(done, 2)
+    assert not root.exists()
+    default = setup(root, "--config-url", fleet.url, "--config", "/etc/gitops-agent/config.yml",
+                    "--dry-run")
+    assert default.returncode == 0, default.stderr  # the one file it writes: every verb
+    assert not root.exists()                        # takes --config (SPEC §6)
 
     elsewhere = str(tmp_path / "agent.yml")
     done = setup(root, "--config-url", fleet.url, env={"GITOPS_AGENT_CONFIG": elsewhere})
