@@ -137,18 +137,47 @@ SLEEPER = """\
       ansible.builtin.command: sleep 60
 """
 
+# Writes the record from the controller (this is localhost) through a pipe lookup rather
+# than with the copy module: copy costs a stat and a copy module run (about a second), and
+# most integration tests apply this playbook. In check mode it writes nothing and still
+# reports a change, as copy would of a record whose `run` field always differs.
 RECORD_PLAYBOOK = """\
 - hosts: all
   gather_facts: false
   tasks:
     - name: Record the variables this run got
-      ansible.builtin.copy:
-        dest: "{{ out_dir }}/{{ gitops_app }}.json"
-        content: "{{ {'app': gitops_app, 'host': gitops_host, 'labels': gitops_labels,
+      ansible.builtin.debug:
+        msg: "{{ 'would record' if ansible_check_mode else lookup('pipe', 'printf %s '
+          ~ (record | to_json | quote) ~ ' > ' ~ (out_dir ~ '/' ~ gitops_app ~ '.json') | quote) }}"
+      changed_when: true
+      vars:
+        record: "{{ {'app': gitops_app, 'host': gitops_host, 'labels': gitops_labels,
           'config_dir': gitops_config_dir, 'config_commit': gitops_config_commit,
           'source_dir': gitops_source_dir, 'source_commit': gitops_source_commit,
-          'greeting': greeting | default(None), 'run': lookup('pipe', 'date +%s%N')} | to_json }}"
+          'greeting': greeting | default(None), 'run': lookup('pipe', 'date +%s%N')} }}"
 """
+
+
+PUT_MESSAGE = """\
+          {{ lookup('pipe', 'f=' ~ (put_dest | quote) ~ '; c=' ~ (put_content | quote)
+          ~ '; if [ -f "$f" ] && [ "$(cat -- "$f"; echo .)" = "$c." ]; then echo ok; else '
+          ~ ('' if ansible_check_mode else 'printf %s "$c" > "$f" && ') ~ 'echo changed; fi') }}
+"""
+
+
+def put_task(name: str, dest: str, content: str) -> str:
+    """YAML of one task that writes `content` to `dest` (YAML scalars; Jinja allowed) as
+    ansible.builtin.copy with `content` would: changed only when the file differs, nothing
+    written in check mode. It writes from the controller (this is localhost) through a
+    pipe lookup: no module runs, about a second less per apply than copy."""
+    return (f"    - name: {name}\n"
+            "      ansible.builtin.debug:\n"
+            f"        msg: >-\n{PUT_MESSAGE}"
+            "      register: put\n"
+            "      changed_when: put.msg == 'changed'\n"
+            "      vars:\n"
+            f"        put_dest: {dest}\n"
+            f"        put_content: {content}\n")
 
 
 def keygen(path: Path, comment: str) -> str:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers import Remote, cli, git, report, runs, state
+from tests.helpers import Remote, cli, git, put_task, report, runs, state
 
-MARK = """\
-- hosts: all
-  gather_facts: false
-  tasks:
-    - name: Mark {what}
-      ansible.builtin.copy:
-        dest: "{{{{ out_dir }}}}/{{{{ gitops_app }}}}.{what}"
-        content: "{{{{ gitops_config_commit }}}} {{{{ lookup('pipe', 'date +%s%N') }}}}\\n"
-"""
+PLAY = "- hosts: all\n  gather_facts: false\n  tasks:\n"
+
+
+def mark(what: str) -> str:
+    return PLAY + put_task(f"Mark {what}", f'"{{{{ out_dir }}}}/{{{{ gitops_app }}}}.{what}"',
+                           '"{{ gitops_config_commit }} {{ lookup(\'pipe\', \'date +%s%N\') }}\\n"')
+
+
+
 TIMED = """\
 - hosts: all
   gather_facts: false
@@ -33,15 +33,8 @@ TIMED = """\
       ansible.builtin.shell: date +%s%N > {{ out_dir }}/{{ gitops_app }}.end
       changed_when: false
 """
-RELEASE = """\
-- hosts: all
-  gather_facts: false
-  tasks:
-    - name: Publish the release status
-      ansible.builtin.copy:
-        src: "{{ gitops_source_dir }}/status"
-        dest: "{{ out_dir }}/{{ gitops_app }}.status"
-"""
+RELEASE = PLAY + put_task("Publish the release status", '"{{ out_dir }}/{{ gitops_app }}.status"',
+                         '"{{ lookup(\'file\', gitops_source_dir ~ \'/status\', rstrip=false) }}"')
 MANAGED = """\
 - hosts: all
   gather_facts: false
@@ -72,8 +65,8 @@ def times(world, app, what):
 # --- removal ----------------------------------------------------------------------------
 
 def test_removed_app_runs_its_remove_playbook_once_and_is_forgotten(world):
-    world.config_repo.write("playbooks/mark-apply.yml", MARK.format(what="applied"))
-    world.config_repo.write("playbooks/mark-remove.yml", MARK.format(what="removed"))
+    world.config_repo.write("playbooks/mark-apply.yml", mark("applied"))
+    world.config_repo.write("playbooks/mark-remove.yml", mark("removed"))
     world.app("old", "playbook: playbooks/mark-apply.yml\n"
               "remove_playbook: playbooks/mark-remove.yml\n").app("keep").config_repo.commit()
     assert cli("run", config=world.config_path).returncode == 0
@@ -124,7 +117,7 @@ def test_failing_remove_playbook_stays_failed_and_is_retried(world):
     record = state(world.state_dir)["apps"]["old"]
     assert record["state"] == "failed" and "remove playbook failed" in record["message"]
     assert len([run for run in runs(world.state_dir, "old")]) == 3  # apply + 2 removals
-    world.config_repo.write("playbooks/remove.yml", MARK.format(what="removed"))
+    world.config_repo.write("playbooks/remove.yml", mark("removed"))
     world.config_repo.commit("fix the remove playbook")
     third = cli("run", config=world.config_path)
     assert third.returncode == 0, third.stderr

@@ -27,8 +27,8 @@ FLOOD = """\
 - hosts: all
   gather_facts: false
   tasks:
-    - name: Print 50 MB and fail
-      ansible.builtin.shell: head -c 50000000 /dev/zero | tr '\\0' x; exit 3
+    - name: Print 25 MB and fail
+      ansible.builtin.shell: head -c 25000000 /dev/zero | tr '\\0' x; exit 3
 """
 
 

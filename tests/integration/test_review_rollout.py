@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli, report, state, write_config
+from tests.helpers import cli, put_task, report, state, write_config
 from tests.integration.test_rollout import CANARY, HOSTS, PLAYBOOK, Fleet
 
 GIT = ["git", "-c", "user.name=x", "-c", "user.email=x@x", "-c", "commit.gpgsign=false"]
@@ -125,16 +125,9 @@ def test_fleet_file_that_pyyaml_cannot_construct_is_one_clear_line(fleet: Fleet,
 # --- holds that do too much or too little ---------------------------------------------
 
 
-REMOVE_PLAYBOOK = """\
-- hosts: all
-  gather_facts: false
-  tasks:
-    - name: Remove the site
-      ansible.builtin.copy:
-        dest: "{{ out_dir }}/{{ gitops_host }}.removed"
-        content: "removed\\n"
-        mode: "0644"
-"""
+REMOVE_PLAYBOOK = ("- hosts: all\n  gather_facts: false\n  tasks:\n"
+                   + put_task("Remove the site", '"{{ out_dir }}/{{ gitops_host }}.removed"',
+                              '"removed\\n"'))
 
 
 def first_apply_held(fleet: Fleet) -> None:
