@@ -137,27 +137,6 @@ SLEEPER = """\
       ansible.builtin.command: sleep 60
 """
 
-# Writes the record from the controller (this is localhost) through a pipe lookup rather
-# than with the copy module: copy costs a stat and a copy module run (about a second), and
-# most integration tests apply this playbook. In check mode it writes nothing and still
-# reports a change, as copy would of a record whose `run` field always differs.
-RECORD_PLAYBOOK = """\
-- hosts: all
-  gather_facts: false
-  tasks:
-    - name: Record the variables this run got
-      ansible.builtin.debug:
-        msg: "{{ 'would record' if ansible_check_mode else lookup('pipe', 'printf %s '
-          ~ (record | to_json | quote) ~ ' > ' ~ (out_dir ~ '/' ~ gitops_app ~ '.json') | quote) }}"
-      changed_when: true
-      vars:
-        record: "{{ {'app': gitops_app, 'host': gitops_host, 'labels': gitops_labels,
-          'config_dir': gitops_config_dir, 'config_commit': gitops_config_commit,
-          'source_dir': gitops_source_dir, 'source_commit': gitops_source_commit,
-          'greeting': greeting | default(None), 'run': lookup('pipe', 'date +%s%N')} }}"
-"""
-
-
 PUT_MESSAGE = """\
           {{ lookup('pipe', 'f=' ~ (put_dest | quote) ~ '; c=' ~ (put_content | quote)
           ~ '; if [ -f "$f" ] && [ "$(cat -- "$f"; echo .)" = "$c." ]; then echo ok; else '
@@ -165,12 +144,14 @@ PUT_MESSAGE = """\
 """
 
 
-def put_task(name: str, dest: str, content: str) -> str:
-    """YAML of one task that writes `content` to `dest` (YAML scalars; Jinja allowed) as
-    ansible.builtin.copy with `content` would: changed only when the file differs, nothing
-    written in check mode. It writes from the controller (this is localhost) through a
-    pipe lookup: no module runs, about a second less per apply than copy."""
-    return (f"    - name: {name}\n"
+def put_playbook(name: str, dest: str, content: str) -> str:
+    """A one-task playbook that writes `content` to `dest` (YAML scalars; Jinja allowed)
+    as ansible.builtin.copy with `content` would: changed only when the file differs,
+    nothing written in check mode. It writes from the controller (this is localhost)
+    through a pipe lookup: copy costs a stat and a copy module run, about a second of
+    every apply, and most integration tests apply one of these."""
+    return ("- hosts: all\n  gather_facts: false\n  tasks:\n"
+            f"    - name: {name}\n"
             "      ansible.builtin.debug:\n"
             f"        msg: >-\n{PUT_MESSAGE}"
             "      register: put\n"
@@ -178,6 +159,16 @@ def put_task(name: str, dest: str, content: str) -> str:
             "      vars:\n"
             f"        put_dest: {dest}\n"
             f"        put_content: {content}\n")
+
+
+# A record's `run` always differs: every apply changes it, and check mode says it would.
+RECORD_PLAYBOOK = put_playbook(
+    "Record the variables this run got", '"{{ out_dir }}/{{ gitops_app }}.json"',
+    """"{{ {'app': gitops_app, 'host': gitops_host, 'labels': gitops_labels,
+          'config_dir': gitops_config_dir, 'config_commit': gitops_config_commit,
+          'source_dir': gitops_source_dir, 'source_commit': gitops_source_commit,
+          'greeting': greeting | default(None), 'run': lookup('pipe', 'date +%s%N')}
+          | to_json }}\"""")
 
 
 def keygen(path: Path, comment: str) -> str:

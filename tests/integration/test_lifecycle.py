@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers import Remote, cli, git, put_task, report, runs, state
-
-PLAY = "- hosts: all\n  gather_facts: false\n  tasks:\n"
+from tests.helpers import Remote, cli, git, put_playbook, report, runs, state
 
 
 def mark(what: str) -> str:
-    return PLAY + put_task(f"Mark {what}", f'"{{{{ out_dir }}}}/{{{{ gitops_app }}}}.{what}"',
-                           '"{{ gitops_config_commit }} {{ lookup(\'pipe\', \'date +%s%N\') }}\\n"')
-
+    return put_playbook(f"Mark {what}", f'"{{{{ out_dir }}}}/{{{{ gitops_app }}}}.{what}"',
+                        '"{{ gitops_config_commit }} {{ lookup(\'pipe\', \'date +%s%N\') }}\\n"')
 
 
 TIMED = """\
@@ -33,8 +30,8 @@ TIMED = """\
       ansible.builtin.shell: date +%s%N > {{ out_dir }}/{{ gitops_app }}.end
       changed_when: false
 """
-RELEASE = PLAY + put_task("Publish the release status", '"{{ out_dir }}/{{ gitops_app }}.status"',
-                         '"{{ lookup(\'file\', gitops_source_dir ~ \'/status\', rstrip=false) }}"')
+RELEASE = put_playbook("Publish the release status", '"{{ out_dir }}/{{ gitops_app }}.status"',
+                       '"{{ lookup(\'file\', gitops_source_dir ~ \'/status\', rstrip=false) }}"')
 MANAGED = """\
 - hosts: all
   gather_facts: false

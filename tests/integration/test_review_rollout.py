@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli, put_task, report, state, write_config
+from tests.helpers import cli, put_playbook, report, state, write_config
 from tests.integration.test_rollout import CANARY, HOSTS, PLAYBOOK, Fleet
 
 GIT = ["git", "-c", "user.name=x", "-c", "user.email=x@x", "-c", "commit.gpgsign=false"]
@@ -125,9 +125,8 @@ def test_fleet_file_that_pyyaml_cannot_construct_is_one_clear_line(fleet: Fleet,
 # --- holds that do too much or too little ---------------------------------------------
 
 
-REMOVE_PLAYBOOK = ("- hosts: all\n  gather_facts: false\n  tasks:\n"
-                   + put_task("Remove the site", '"{{ out_dir }}/{{ gitops_host }}.removed"',
-                              '"removed\\n"'))
+REMOVE_PLAYBOOK = put_playbook("Remove the site", '"{{ out_dir }}/{{ gitops_host }}.removed"',
+                               '"removed\\n"')
 
 
 def first_apply_held(fleet: Fleet) -> None:

@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import FAILING_PLAYBOOK, Remote, cli, put_task, report, state, write_config
+from tests.helpers import FAILING_PLAYBOOK, Remote, cli, put_playbook, report, state, write_config
 
-PLAYBOOK = ("- hosts: all\n  gather_facts: false\n  tasks:\n"
-            + put_task("Write the version", '"{{ out_dir }}/{{ gitops_host }}.txt"',
-                       '"{{ version }}\\n"'))
+PLAYBOOK = put_playbook("Write the version", '"{{ out_dir }}/{{ gitops_host }}.txt"',
+                        '"{{ version }}\\n"')
 HOSTS = {"web-01": {"ring": "canary"}, "web-02": {"ring": "main"}, "db-01": {"ring": "main"}}
 
 
