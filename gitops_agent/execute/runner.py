@@ -197,7 +197,10 @@ def run_playbook(request: RunRequest) -> RunResult:
     started, clock = now_iso(), time.monotonic()
     deadline = clock + request.timeout  # the monotonic clock: a clock step changes nothing
     environment = {**_environment(request, trace_file, links), reaper.MARKER: run_id,
-                   reaper.STATE_MARKER: str(request.run_dir.parent.parent)}
+                   reaper.STATE_MARKER: str(request.run_dir.parent.parent),
+                   # Ansible's own scratch (ansible-local-*) goes with the private dir,
+                   # also when a timeout or SIGTERM ends ansible-playbook half-way
+                   "ANSIBLE_LOCAL_TEMP": str(private / "ansible-local")}
     try:
         job = _job(request, private, artifacts, run_id, environment, options)
         outcome = _supervise(request, job, private, deadline)

@@ -61,13 +61,17 @@ def test_timeout_ends_processes_that_left_the_process_group(world):
     world.config_repo.write("playbooks/escape.yml", ESCAPE)
     world.app("escape", "playbook: playbooks/escape.yml\ntimeout: 4\n").config_repo.commit()
     began = time.monotonic()
+    home = world.root / "home"  # where Ansible keeps its scratch unless told otherwise
+    home.mkdir()
 
-    done = cli("run", config=world.config_path)
+    done = cli("run", config=world.config_path, env={"HOME": str(home)})
 
     assert done.returncode == 1
     assert time.monotonic() - began < 60
     pid = escapee(world)
     assert not alive(pid), f"pid {pid} outlived the run"
+    left = [str(path) for path in home.rglob("ansible-local-*")]
+    assert not left, f"Ansible's scratch outlived the killed run: {left}"
     record = state(world.state_dir)["apps"]["escape"]
     assert record["state"] == "failed" and "timeout" in record["message"]
 
