@@ -11,7 +11,8 @@ re-applied (their `run_id` in state.json changed) from the ones that had to.
 
 `out_dir` (where the playbooks write) is added to `group_vars/all.yml`: the file is
 created with just that variable, or, when the family or a step writes the file, the
-variable is appended to its text.
+variable is appended to its text. Playbooks write there with `out_write` (a test action,
+tests/ansible/action/out_write.py: no module run) or with modules that read a file.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tests.helpers import Remote, cli, state, write_config
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 HOST = "web-01"
+ACTIONS = {"ANSIBLE_ACTION_PLUGINS": str(Path(__file__).resolve().parent / "ansible" / "action")}
 GROUP_VARS = "group_vars/all.yml"
 FAMILY_KEYS = {"description", "files", "steps"}
 STEP_KEYS = {"name", "write", "remove", "expect", "check", "cause"}
@@ -272,7 +274,7 @@ def _pass(config: Path, state_dir: Path, out: Path, name: str, expected: frozens
           check: dict[str, str], force: bool, cause: str | None = None) -> StepResult:
     before = {app: record.get("run_id") for app, record in _records(state_dir).items()}
     clock = time.monotonic()
-    done = cli("run", *(["--force"] if force else []), config=config)
+    done = cli("run", *(["--force"] if force else []), config=config, env=ACTIONS)
     seconds = time.monotonic() - clock
     after = _records(state_dir)
     applied = frozenset(app for app, record in after.items()
