@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Change detection: does the agent re-apply exactly the apps whose inputs changed?
 
-    .venv/bin/python bench/bench_inputs.py                     # every family, ~3 min
+    .venv/bin/python bench/bench_inputs.py                     # every family, ~65 s
     .venv/bin/python bench/bench_inputs.py --quick             # 1 family: the CI version
     .venv/bin/python bench/bench_inputs.py --family first_found --family library
 
