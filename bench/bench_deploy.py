@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """The `deploy:` shorthand's sync, next to `rsync -a` of the same tree.
 
-    .venv/bin/python bench/bench_deploy.py             # --files 1000 4
-    .venv/bin/python bench/bench_deploy.py --quick     # --files 20: the CI version
+    .venv/bin/python bench/bench_deploy.py             # --files 1000 4 --config-files 10
+    .venv/bin/python bench/bench_deploy.py --quick     # --files 20 --config-files 2: CI
 
 For each size it builds a git repo of that many small files in a temp dir and runs the
 shipped deploy playbook (playbooks/deploy.yml, the one the agent runs for `deploy:`)
 with ansible-playbook on localhost, as the agent would: a first deploy, a no-op and a
 4-file change, with a command that must run on change only (how often it ran is in each
-figure). Then `rsync -a --delete --exclude .git` of the same tree, first and no-op;
-and once, a one-task playbook: Ansible's own start-up cost.
+figure). Then `rsync -a --delete --exclude .git` of the same tree, first and no-op.
+Then a deploy of config files only (`files:`, no source): first, no-op and one changed.
+And once, a one-task playbook: Ansible's own start-up cost.
 """
 
 from __future__ import annotations
@@ -46,13 +47,14 @@ def change_four(src: Path) -> None:
     git("commit", "-qam", "v2", cwd=src)
 
 
-def playbook(root: Path, src: Path, book: Path) -> list[str]:
+def playbook(root: Path, src: Path | None, book: Path,
+             files: list[dict[str, str]] | None = None) -> list[str]:
     """ansible-playbook of `book` with the variables the agent gives a `deploy:` app."""
     extra = {
         "gitops_app": "bench", "gitops_state_dir": str(root / "state"),
         "gitops_config_dir": str(root), "gitops_config_commit": "-",
-        "gitops_source_dir": str(src), "gitops_source_commit": "-",
-        "gitops_deploy": {"dest": str(root / "dest"),
+        "gitops_source_dir": str(src or ""), "gitops_source_commit": "-",
+        "gitops_deploy": {"dest": str(root / "dest"), "files": files or [],
                           "commands": [f"sh -c 'echo ran >> {root / 'commands.log'}'"]},
     }
     inventory = root / "inventory"  # localhost as the agent's runs see it
@@ -79,17 +81,40 @@ def bench(root: Path, files: int) -> None:
             figure(f"rsync -a, {files} files, {label}", f"{fixtures.timed(rsync):.2f}", "s")
 
 
+def bench_config_files(root: Path, count: int) -> None:
+    """A deploy of `count` config files (the gitops_files role): first, no-op, one
+    changed."""
+    root.mkdir()
+    names = [f"files/app{i:02d}.conf" for i in range(count)]
+    fixtures.write_files(root, {name: f"setting = {i}\n" for i, name in enumerate(names)})
+    entries = [{"src": name, "dest": str(root / "etc" / Path(name).name), "mode": "0640"}
+               for name in names]
+    deploy = playbook(root, None, PROJECT / "playbooks/deploy.yml", entries)
+    log = root / "commands.log"
+    for label in ("first put", "no-op", "1 file changed"):
+        if label == "1 file changed":
+            (root / names[0]).write_text("setting = changed\n")
+        seconds = fixtures.timed(deploy, env=ENV)
+        ran = len(log.read_text().splitlines()) if log.exists() else 0
+        figure(f"deploy, {count} config files, {label}", f"{seconds:.2f}", "s",
+               f"commands ran {ran}x")
+
+
 def main() -> int:
     parser = figures.parser(__doc__)
     parser.add_argument("--files", type=int, nargs="+", default=[1000, 4], metavar="N",
                         help="sizes of the source, in files (default: 1000 4)")
-    parser.add_argument("--quick", action="store_true", help="--files 20 (CI)")
+    parser.add_argument("--config-files", type=int, default=10, metavar="N",
+                        help="config files of the files-only deploy (default: 10)")
+    parser.add_argument("--quick", action="store_true", help="--files 20 --config-files 2 (CI)")
     args = parser.parse_args()
     started, load = figures.begin()
     with Sandbox("bench-deploy") as box:
         ENV["HOME"] = str(box.root)
         for files in [20] if args.quick else args.files:
             bench(box.root / f"files-{files}", files)
+        count = 2 if args.quick else args.config_files
+        bench_config_files(box.root / f"config-files-{count}", count)
         one_task = box.root / "one.yml"
         one_task.write_text("- hosts: all\n  gather_facts: false\n  tasks:\n"
                             "    - ansible.builtin.debug: {msg: hi}\n")

@@ -115,4 +115,7 @@ def test_bench_deploy_short_run_prints_each_figure():
 
     for label, ran in (("first deploy", 1), ("no-op", 1), ("4-file change", 2)):
         assert figure(lines, f"deploy, 20 files, {label}").endswith(f" s (commands ran {ran}x)")
+    for label, ran in (("first put", 1), ("no-op", 1), ("1 file changed", 2)):
+        assert figure(lines, f"deploy, 2 config files, {label}").endswith(
+            f" s (commands ran {ran}x)")
     assert figure(lines, "one-task playbook (Ansible's own cost)").endswith(" s")
