@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+from pathlib import Path
+
 import pytest
 
-from gitops_agent.execute.tracing import parse
+from gitops_agent.execute.tracing import compile_once, parse
 from gitops_agent.observe.tree import Tree, parse_ls_tree
 from gitops_agent.plan.inputs import FORMAT, changes, from_dict, record, uses
 
@@ -116,3 +120,21 @@ def test_trace_parse_splits_on_newlines_only():
     reads, _ = parse("v\t1 42 controller\nr\tt/a\u2028b.j2\nr\tt/c\rd.j2\n")
 
     assert reads is not None and reads.read == {"t/a\u2028b.j2", "t/c\rd.j2"}
+
+
+def test_the_tracer_is_compiled_once_and_again_when_it_changed(tmp_path):
+    source = tmp_path / "sitecustomize.py"
+    source.write_text("VERSION = 1\n")
+    compiled = Path(importlib.util.cache_from_source(str(source)))
+
+    compile_once(source)
+
+    assert compiled.is_file()
+    os.utime(compiled, (1, 2_000_000_000))  # newer than the source: left alone
+    compile_once(source)
+    assert compiled.stat().st_mtime == 2_000_000_000
+
+    source.write_text("VERSION = 2\n")
+    os.utime(source, (1, 2_000_000_100))
+    compile_once(source)
+    assert compiled.stat().st_mtime != 2_000_000_000  # the source changed: compiled again
