@@ -38,7 +38,8 @@ def play(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
     binaries = Path(sys.executable).parent
     environment = {**os.environ, "PATH": f"{binaries}:{os.environ['PATH']}",
                    "ANSIBLE_ROLES_PATH": str(ansible_env.SHIPPED / "roles"),
-                   "ANSIBLE_NOCOLOR": "1", "HOME": str(tmp_path / "home")}
+                   "ANSIBLE_NOCOLOR": "1", "HOME": str(tmp_path / "home"),
+                   "PYTHONDONTWRITEBYTECODE": "1"}  # no __pycache__ in the shipped roles
     return subprocess.run(
         [str(binaries / "ansible-playbook"), "-i", "localhost,", "-c", "local",
          "-e", f"ansible_python_interpreter={sys.executable}",
