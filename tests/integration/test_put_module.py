@@ -125,3 +125,32 @@ def test_a_directory_in_the_way_fails_with_its_path(tmp_path):
 
     assert done.returncode != 0
     assert f"{tmp_path / 'out/secret.conf'} is a directory, not a file" in done.stdout
+
+
+def test_a_changed_template_writes_the_mark_too(tmp_path):
+    setup(tmp_path)
+    (tmp_path / "repo/motd.j2").write_text("{{ greeting }}\n")
+    (tmp_path / "play.yml").write_text(PLAYBOOK.replace(
+        """          - {src: app.conf, dest: "{{ out }}/etc/deep/app.conf", mode: "0640"}
+          - {src: app.conf, dest: "{{ out }}/linked.conf"}
+          - {src: secret.conf, dest: "{{ out }}/secret.conf", mode: "0600"}
+          - {src: app.conf, dest: "{{ out }}/old.conf", backup: true}
+""", """          - {src: motd.j2, dest: "{{ out }}/new/motd"}
+"""))
+    mark = tmp_path / "state/mark"
+
+    first = play(tmp_path, "-e", "greeting=hello")
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (tmp_path / "out/new/motd").read_text() == "hello\n"
+    assert mark.read_text() == "owed\n" and mark.parent.stat().st_mode & 0o777 == 0o700
+
+    mark.unlink()
+    same = play(tmp_path, "-e", "greeting=hello")
+
+    assert "gitops_files_changed=False" in same.stdout and not mark.exists()
+
+    changed = play(tmp_path, "-e", "greeting=bye")
+
+    assert "gitops_files_changed=True" in changed.stdout
+    assert (tmp_path / "out/new/motd").read_text() == "bye\n" and mark.exists()
