@@ -121,6 +121,7 @@ class Pass:
         self.layout.prepare()
         with lock.hold(self.layout.lock_file):
             reaper.end_stale(str(self.layout.root))
+            housekeeping.clear_work(self.layout)
             state = load_state(self.layout.state_file, quarantine=not self.options.check)
             try:
                 self.observation = observe(self.config, self.layout, state, self.auth,

@@ -72,6 +72,21 @@ def clear_scratch(scratch: Path, now: float) -> None:
             log.warning("cannot remove %s (tried again after the next pass): %s", path, error)
 
 
+def clear_work(layout: Layout) -> None:
+    """Remove what runs cut short left in runs/<app>/work: private dirs (the vars file
+    among them) and trace files. Called under the pass lock, once the processes an agent
+    killed outright left are ended: no run of this state dir is at work then (check-mode
+    runs of `plan` work in a state dir of their own)."""
+    for entry in (layout.root / "runs").glob("*/work/*"):
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError as error:
+            log.warning("cannot remove %s (tried again at the next pass): %s", entry, error)
+
+
 def tidy_one(git_dir: Path, now: float) -> bool:
     """Tidy one git dir if it is due (under the lock that keeps the agent's other gits
     out of it); True when it was."""

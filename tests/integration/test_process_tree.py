@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.helpers import cli, runs, state
+from tests.helpers import cli, runs, state, temporary_files
 
 ESCAPE = """\
 - hosts: all
@@ -129,12 +129,15 @@ def test_processes_left_by_a_killed_agent_end_at_the_next_pass(world):
     agent.send_signal(signal.SIGKILL)  # no chance to clean up
     agent.wait()
     assert alive(pid)
+    left = temporary_files(world.state_dir)
+    assert any(path.startswith("runs/escape/work/run-") for path in left), left
 
     world.app("escape", "playbook: playbooks/record.yml\n").config_repo.commit("fixed")
     done = cli("run", config=world.config_path)
 
     assert "ending" in done.stderr and "an agent that did not finish" in done.stderr
     assert not alive(pid)
+    assert temporary_files(world.state_dir) == []  # its private dir, vars file and all
 
 
 def test_sigterm_while_git_hangs_on_a_dead_remote_ends_the_run_soon(world):
