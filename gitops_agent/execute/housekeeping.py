@@ -10,6 +10,7 @@ commits kept alive by a reflog would never be pruned.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
@@ -61,15 +62,10 @@ def clear_scratch(scratch: Path, now: float) -> None:
     """Remove the temporary copies a killed run left (a day old: none is still in use).
     One dated in the future (the clock was set back) may be in use: it waits its day."""
     for path in scratch.glob("*") if scratch.is_dir() else ():
-        try:
+        with contextlib.suppress(OSError):  # unreadable: _remove says why
             if now - path.lstat().st_mtime < EVERY:
                 continue
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-        except OSError as error:
-            log.warning("cannot remove %s (tried again after the next pass): %s", path, error)
+        _remove(path, "after the next pass")
 
 
 def clear_work(layout: Layout) -> None:
@@ -78,13 +74,18 @@ def clear_work(layout: Layout) -> None:
     killed outright left are ended: no run of this state dir is at work then (check-mode
     runs of `plan` work in a state dir of their own)."""
     for entry in (layout.root / "runs").glob("*/work/*"):
-        try:
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-        except OSError as error:
-            log.warning("cannot remove %s (tried again at the next pass): %s", entry, error)
+        _remove(entry, "at the next pass")
+
+
+def _remove(path: Path, retried: str) -> None:
+    """Remove a file, link or tree; a failure is one warning (tried again `retried`)."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except OSError as error:
+        log.warning("cannot remove %s (tried again %s): %s", path, retried, error)
 
 
 def tidy_one(git_dir: Path, now: float) -> bool:
