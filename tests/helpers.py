@@ -144,21 +144,28 @@ PUT_MESSAGE = """\
 """
 
 
-def put_playbook(name: str, dest: str, content: str) -> str:
-    """A one-task playbook that writes `content` to `dest` (YAML scalars; Jinja allowed)
-    as ansible.builtin.copy with `content` would: changed only when the file differs,
+def put_task(name: str, dest: str, content: str, indent: str = "    ") -> str:
+    """One task that writes `content` to `dest` (YAML scalars; Jinja allowed) as
+    ansible.builtin.copy with `content` would: changed only when the file differs,
     nothing written in check mode. It writes from the controller (this is localhost)
     through a pipe lookup: copy costs a stat and a copy module run, about a second of
-    every apply, and most integration tests apply one of these."""
-    return ("- hosts: all\n  gather_facts: false\n  tasks:\n"
-            f"    - name: {name}\n"
-            "      ansible.builtin.debug:\n"
-            f"        msg: >-\n{PUT_MESSAGE}"
-            "      register: put\n"
-            "      changed_when: put.msg == 'changed'\n"
-            "      vars:\n"
-            f"        put_dest: {dest}\n"
-            f"        put_content: {content}\n")
+    every apply, and most integration tests apply one of these. `notify:` and the like
+    can follow it at the same indent."""
+    lines = [f"- name: {name}",
+             "  ansible.builtin.debug:",
+             "    msg: >-",
+             *(line[4:] for line in PUT_MESSAGE.splitlines()),
+             "  register: put",
+             "  changed_when: put.msg == 'changed'",
+             "  vars:",
+             f"    put_dest: {dest}",
+             f"    put_content: {content}"]
+    return "".join(f"{indent}{line}\n" for line in lines)
+
+
+def put_playbook(name: str, dest: str, content: str) -> str:
+    """A one-task playbook of put_task."""
+    return "- hosts: all\n  gather_facts: false\n  tasks:\n" + put_task(name, dest, content)
 
 
 # A record's `run` always differs: every apply changes it, and check mode says it would.

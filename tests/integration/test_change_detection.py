@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from tests.helpers import Remote, cli, runs, state
+from tests.helpers import Remote, cli, put_playbook, put_task, runs, state
 
 READS = """\
 - hosts: all
@@ -19,33 +19,17 @@ READS = """\
         src: templates/motd.j2
         dest: "{{ out_dir }}/{{ gitops_app }}.motd"
 """
-WATCHED = """\
-- hosts: all
-  gather_facts: false
-  tasks:
-    - name: Copy the watched file
-      ansible.builtin.copy:
-        src: "{{ watched }}"
-        dest: "{{ out_dir }}/{{ gitops_app }}.copy"
-"""
-HANDLER = """\
-- hosts: all
-  gather_facts: false
-  tasks:
-    - name: Change something
-      ansible.builtin.copy:
-        dest: "{{ out_dir }}/handler.conf"
-        content: "{{ version }}\\n"
-      notify: Restart the service
-    - name: Fail later in the play
-      ansible.builtin.fail: {msg: broken}
-      when: fail_now | default(false)
-  handlers:
-    - name: Restart the service
-      ansible.builtin.copy:
-        dest: "{{ out_dir }}/restarted-{{ version }}"
-        content: "restarted\\n"
-"""
+WATCHED = put_playbook("Copy the watched file", '"{{ out_dir }}/{{ gitops_app }}.copy"',
+                       '"{{ lookup(\'file\', watched, rstrip=false) }}"')
+HANDLER = ("- hosts: all\n  gather_facts: false\n  tasks:\n"
+           + put_task("Change something", '"{{ out_dir }}/handler.conf"', '"{{ version }}\\n"')
+           + "      notify: Restart the service\n"
+           "    - name: Fail later in the play\n"
+           "      ansible.builtin.fail: {msg: broken}\n"
+           "      when: fail_now | default(false)\n"
+           "  handlers:\n"
+           + put_task("Restart the service", '"{{ out_dir }}/restarted-{{ version }}"',
+                      '"restarted\\n"'))
 BUILD = """\
 - hosts: all
   gather_facts: false
@@ -288,15 +272,8 @@ class FilterModule:
 
         return {"poke": poke}
 """)
-    world.config_repo.write("playbooks/poke.yml", """\
-- hosts: all
-  gather_facts: false
-  tasks:
-    - name: Use the odd filter
-      ansible.builtin.copy:
-        dest: "{{ out_dir }}/poke.txt"
-        content: "{{ 'poked' | poke }}\\n"
-""")
+    world.config_repo.write("playbooks/poke.yml", put_playbook(
+        "Use the odd filter", '"{{ out_dir }}/poke.txt"', '"{{ \'poked\' | poke }}\\n"'))
     world.app("poke", "playbook: playbooks/poke.yml\n").config_repo.commit()
 
     first = cli("run", config=world.config_path)
@@ -317,11 +294,8 @@ SYMLINKED = """\
       ansible.builtin.template:
         src: templates/current.j2
         dest: "{{ out_dir }}/linked.txt"
-    - name: Say the group's colour
-      ansible.builtin.copy:
-        dest: "{{ out_dir }}/colour.txt"
-        content: "{{ colour | default('none') }}\\n"
-"""
+""" + put_task("Say the group's colour", '"{{ out_dir }}/colour.txt"',
+                 '"{{ colour | default(\'none\') }}\\n"')
 
 
 def test_files_reached_through_symlinks_in_the_repo_are_inputs(world):
