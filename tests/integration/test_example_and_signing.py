@@ -3,46 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-from tests.helpers import Remote, cli, git, report, runs, state
+import yaml
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples"
-
-
-def test_example_config_repo_validates_and_applies_then_settles(world, tmp_path):
-    source = Remote(tmp_path, "website-src")
-    shutil.copytree(EXAMPLE / "app-source", source.work, dirs_exist_ok=True)
-    source_commit = source.commit("website v1")
-    fleet = Remote(tmp_path, "fleet")
-    shutil.copytree(EXAMPLE / "config-repo", fleet.work, dirs_exist_ok=True)
-    for name in ("website", "api"):
-        app_file = fleet.work / "apps" / f"{name}.yml"
-        app_file.write_text(app_file.read_text().replace("@WEBSITE_SOURCE_URL@", source.url)
-                            .replace("@EXAMPLE_ROOT@", str(tmp_path)))
-    fleet.write("host_vars/example-host.yml",
-                f"site_root: {tmp_path}/srv\nmotd_path: {tmp_path}/motd\n").commit()
-    config = tmp_path / "example.yml"
-    config.write_text(f"host: {{name: example-host, labels: {{env: demo}}}}\n"
-                      f"config_repo: {{url: {fleet.url}}}\nstate_dir: {tmp_path}/example-state\n")
-
-    assert cli("validate", str(fleet.work)).returncode == 0
-    first = cli("run", config=config)
-    second = cli("run", config=config)
-
-    assert first.returncode == 0, first.stderr
-    assert second.returncode == 0, second.stderr
-    assert (tmp_path / "srv/website/htdocs/index.html").exists()
-    assert not (tmp_path / "srv/website/htdocs/.git").exists()
-    assert (tmp_path / "srv/website/reloaded-at-commit").read_text().strip() == source_commit
-    assert "managed by gitops-agent" in (tmp_path / "motd").read_text()
-    assert (tmp_path / "srv/api/index.html").exists()
-    assert not (tmp_path / "srv/api/.git").exists()
-    assert "listen = 127.0.0.1:9090" in (tmp_path / "srv/api-config/api.conf").read_text()
-    assert len((tmp_path / "srv/api-restarts.log").read_text().splitlines()) == 1
-    assert report(fleet, "example-host")["summary"]["unchanged"] == 3
+from tests.helpers import cli, git, report, runs, state
 
 
 def _signing_key(tmp_path: Path) -> tuple[Path, Path]:
@@ -182,13 +148,28 @@ def test_verify_keeps_the_whole_history_across_no_op_passes(world, tmp_path):
 
 
 def test_the_readme_example_command_runs_to_its_end(tmp_path):
-    """README's first command: two passes on the example, then the report it pushed."""
+    """README's first command: the example config repo validates, the first pass applies
+    every app, the second settles (nothing runs), and the pushed report says so."""
     root = Path(__file__).resolve().parents[2]
+    work = tmp_path / "example"
     done = subprocess.run(["scripts/example"], cwd=root, capture_output=True, text=True,
-                          env={**os.environ, "GITOPS_EXAMPLE_DIR": str(tmp_path / "example")},
+                          env={**os.environ, "GITOPS_EXAMPLE_DIR": str(work)},
                           timeout=600, stdin=subprocess.DEVNULL, check=False)
 
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     report_text = done.stdout.split("status branch, gitops-status/example-host", 1)[1]
     for app in ("api", "motd", "website"):
         assert f"| {app} | **unchanged** |" in report_text
+    assert cli("validate", str(work / "fleet")).returncode == 0
+    pushed = yaml.safe_load(git("--git-dir", str(work / "fleet.git"), "show",
+                                "gitops-status/example-host:hosts/example-host.yml"))
+    assert pushed["summary"]["unchanged"] == 3
+    source_commit = git("--git-dir", str(work / "website.git"), "rev-parse", "HEAD")
+    assert (work / "srv/website/htdocs/index.html").exists()
+    assert not (work / "srv/website/htdocs/.git").exists()
+    assert (work / "srv/website/reloaded-at-commit").read_text().strip() == source_commit
+    assert "managed by gitops-agent" in (work / "motd").read_text()
+    assert (work / "srv/api/index.html").exists()
+    assert not (work / "srv/api/.git").exists()
+    assert "listen = 127.0.0.1:9090" in (work / "srv/api-config/api.conf").read_text()
+    assert len((work / "srv/api-restarts.log").read_text().splitlines()) == 1
