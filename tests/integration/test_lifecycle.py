@@ -23,13 +23,13 @@ TIMED = """\
         msg: "{{ lookup('pipe', 'date +%s%N > ' ~ (out_dir ~ '/' ~ gitops_app ~ '.start')|quote) }}"
     - name: Take a moment
       ansible.builtin.debug:
-        msg: "{{ lookup('pipe', 'sleep ' ~ (pause | default(0) | int)) }}"
+        msg: "{{ lookup('pipe', 'sleep ' ~ (pause | default(0) | float)) }}"
     - name: Fail when told to
       ansible.builtin.fail: {msg: told to fail}
       when: fail | default(false)
     - name: Note the end
       ansible.builtin.debug:
-        msg: "{{ lookup('pipe', 'date +%s%N > ' ~ (out_dir ~ '/' ~ gitops_app ~ '.end') | quote) }}"
+        msg: "{{ lookup('pipe', 'date +%s%N > ' ~ (out_dir ~ '/' ~ gitops_app ~ '.end')|quote) }}"
 """
 RELEASE = put_playbook("Publish the release status", '"{{ out_dir }}/{{ gitops_app }}.status"',
                        '"{{ lookup(\'file\', gitops_source_dir ~ \'/status\', rstrip=false) }}"')
