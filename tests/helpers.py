@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from tests import launcher
+
 IDENTITY = ["-c", "user.name=Test Ops", "-c", "user.email=ops@example.test",
             "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"]
 
@@ -87,13 +89,14 @@ def write_config(path: Path, config_url: str, state_dir: Path, **more: Any) -> P
 def cli(*args: str, config: Path | None = None, timeout: float = 240,
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real command line; PATH has the venv's ansible first."""
-    command = [sys.executable, "-m", "gitops_agent", *args]
-    if config is not None:
-        command += ["--config", str(config)]
+    arguments = [*args, *(["--config", str(config)] if config is not None else [])]
     environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
                    **(env or {})}
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                          env=environment, stdin=subprocess.DEVNULL)
+    if os.environ.get("GITOPS_TEST_COLD") != "1":
+        return launcher.run(arguments, environment, timeout)
+    return subprocess.run([sys.executable, "-m", "gitops_agent", *arguments],
+                          capture_output=True, text=True, timeout=timeout, env=environment,
+                          stdin=subprocess.DEVNULL)
 
 
 def report(remote: Remote, host: str = "web-01", branch: str | None = None) -> Any:
