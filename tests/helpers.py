@@ -31,6 +31,8 @@ class Remote:
         self.bare = root / f"{name}.git"
         self.work = root / f"{name}-work"
         git("init", "-q", "--bare", str(self.bare))
+        with (self.bare / "config").open("a") as config:  # no `gc --auto` after each push
+            config.write("[receive]\n\tautogc = false\n")
         git("init", "-q", str(self.work))
         git("remote", "add", "origin", str(self.bare), cwd=self.work)
 
@@ -49,7 +51,8 @@ class Remote:
         return self
 
     def commit(self, message: str = "change", branch: str = "main") -> str:
-        git("checkout", "-q", "-B", branch, cwd=self.work)
+        if (self.work / ".git" / "HEAD").read_text() != f"ref: refs/heads/{branch}\n":
+            git("checkout", "-q", "-B", branch, cwd=self.work)
         git("add", "-A", cwd=self.work)
         git("commit", "-q", "--allow-empty", "-m", message, cwd=self.work)
         git("push", "-q", "-f", "origin", f"HEAD:refs/heads/{branch}", cwd=self.work)
