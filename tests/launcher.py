@@ -129,7 +129,8 @@ class Launcher:
     """The test side: one launcher process per pytest worker, started at first use."""
 
     def __init__(self) -> None:
-        self.directory = tempfile.mkdtemp(prefix="launcher-")
+        short = len(tempfile.gettempdir()) < 80  # a socket's path has 107 bytes at most
+        self.directory = tempfile.mkdtemp(prefix="launcher-", dir=None if short else "/tmp")
         self.path = os.path.join(self.directory, "socket")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.launcher", self.path], stdin=subprocess.PIPE,
