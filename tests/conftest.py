@@ -1,11 +1,50 @@
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import RECORD_PLAYBOOK, Remote, write_config
+
+DURATIONS = Path(__file__).with_name("durations.json")
+_recorded: dict[str, float] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--record-durations", metavar="PATH",
+                     help="write the seconds of each test of 1 s or more to PATH (JSON), as "
+                          "tests/durations.json holds them for ordering the run")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest first (tests/durations.json; an unknown test counts 0 s): the modules by
+    their total, a module's tests by their own. xdist's workers then end together, on
+    short tests, instead of one worker running a long one alone at the end. A module
+    stays in one piece: its module-scoped fixtures are made once per worker."""
+    known = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+
+    def seconds(item: pytest.Item) -> float:
+        return float(known.get(item.nodeid, 0.0))
+
+    ordered = sorted(modules.values(), key=lambda tests: -sum(map(seconds, tests)))
+    items[:] = [item for tests in ordered for item in sorted(tests, key=lambda i: -seconds(i))]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _recorded[report.nodeid] = _recorded.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    path = session.config.getoption("record_durations")
+    if path and not hasattr(session.config, "workerinput"):  # xdist's controller writes
+        slow = {nodeid: round(seconds, 1) for nodeid, seconds in sorted(_recorded.items())
+                if seconds >= 1}
+        Path(path).write_text(json.dumps(slow, indent=0) + "\n")
 
 
 @pytest.fixture(autouse=True, scope="session")
