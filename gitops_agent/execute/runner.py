@@ -95,8 +95,7 @@ def _private_dir(request: RunRequest) -> tuple[Path, dict[Path, str], set[str]]:
 def _environment(request: RunRequest, trace_file: Path | None,
                  links: dict[Path, str]) -> dict[str, str]:
     environment = ansible_env.environment(request.config_dir)
-    if trace_file is not None:
-        environment.update(tracing.environment(trace_file, request.config_dir, links))
+    environment.update(tracing.environment(trace_file, request.config_dir, links))
     return environment
 
 

@@ -73,8 +73,10 @@ def compile_once(source: Path) -> None:
     py_compile.compile(str(source), doraise=False, quiet=2)
 
 
-def environment(trace_file: Path, config_dir: Path, links: dict[Path, str]) -> dict[str, str]:
-    """Variables that load the tracer into ansible-playbook and the Pythons it starts.
+def environment(trace_file: Path | None, config_dir: Path,
+                links: dict[Path, str]) -> dict[str, str]:
+    """Variables that load trace/sitecustomize.py into ansible-playbook and the Pythons it
+    starts: its collector threshold always, its read tracer with a `trace_file`.
 
     The checkout is traced under the path given and its real path (Ansible resolves
     symlinks in some places and not in others); `links` maps the agent's own links into
@@ -82,11 +84,14 @@ def environment(trace_file: Path, config_dir: Path, links: dict[Path, str]) -> d
     their real repo path). The shipped content is traced as SHIPPED_PREFIX.
     """
     compile_once(TRACER_DIR / "sitecustomize.py")
+    inherited = os.environ.get("PYTHONPATH")
+    variables = {"PYTHONPATH": os.pathsep.join(filter(None, (str(TRACER_DIR), inherited)))}
+    if trace_file is None:
+        return variables
     roots = {str(config_dir): "", os.path.realpath(config_dir): "", **_shipped_roots()}
     roots.update({str(path): relative for path, relative in links.items()})
-    inherited = os.environ.get("PYTHONPATH")
     return {
-        "PYTHONPATH": os.pathsep.join(filter(None, (str(TRACER_DIR), inherited))),
+        **variables,
         "GITOPS_TRACE_FILE": str(trace_file),
         "GITOPS_TRACE_ROOTS": "\n".join(f"{path}\t{relative}"
                                         for path, relative in roots.items()),

@@ -364,3 +364,40 @@ def test_the_tracer_keeps_shutil_rmtree_symlink_safe(tmp_path):
                           text=True, check=True)
 
     assert done.stdout.split() == ["True", "True"]
+
+
+GC_PROBE = """\
+import gc
+
+from ansible.plugins.lookup import LookupBase
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        return [",".join(str(value) for value in gc.get_threshold())]
+"""
+GC_PLAYBOOK = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Record the collector's threshold of this run's ansible-playbook
+      ansible.builtin.debug:
+        msg: "{{ lookup('ansible.builtin.pipe', 'echo ' ~ lookup('gc_threshold') ~ ' > '
+                 ~ out_dir ~ '/gc-' ~ (ansible_check_mode | string)) }}"
+"""
+
+
+def test_the_runs_python_collects_garbage_every_10000_objects_traced_or_not(world):
+    """trace/sitecustomize.py sets the threshold in ansible-playbook (here its forked
+    worker, where lookups run) for applies, which are traced, and check runs, which are
+    not; CPython's default is 700."""
+    world.config_repo.write("playbooks/lookup_plugins/gc_threshold.py", GC_PROBE)
+    world.config_repo.write("playbooks/gc.yml", GC_PLAYBOOK)
+    world.app("gc", "playbook: playbooks/gc.yml\n").config_repo.commit()
+
+    applied = cli("run", config=world.config_path)
+    checked = cli("run-playbook", "gc", "--check", config=world.config_path)
+
+    assert applied.returncode == 0 and checked.returncode == 0, applied.stderr + checked.stderr
+    assert (world.out / "gc-False").read_text().strip() == "10000,10,10"
+    assert (world.out / "gc-True").read_text().strip() == "10000,10,10"
