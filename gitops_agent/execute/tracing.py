@@ -86,8 +86,8 @@ def environment(trace_file: Path | None, config_dir: Path,
     compile_once(TRACER_DIR / "sitecustomize.py")
     inherited = os.environ.get("PYTHONPATH")
     variables = {"PYTHONPATH": os.pathsep.join(filter(None, (str(TRACER_DIR), inherited)))}
-    if trace_file is None:
-        return variables
+    if trace_file is None:  # blank: no tracing, even with these in the agent's environment
+        return {**variables, "GITOPS_TRACE_FILE": "", "GITOPS_TRACE_ROOTS": ""}
     roots = {str(config_dir): "", os.path.realpath(config_dir): "", **_shipped_roots()}
     roots.update({str(path): relative for path, relative in links.items()})
     return {

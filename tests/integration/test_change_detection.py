@@ -395,9 +395,13 @@ def test_the_runs_python_collects_garbage_every_10000_objects_traced_or_not(worl
     world.config_repo.write("playbooks/gc.yml", GC_PLAYBOOK)
     world.app("gc", "playbook: playbooks/gc.yml\n").config_repo.commit()
 
+    stray = world.root / "stray-trace"  # a tracer's variables in the agent's environment
+
     applied = cli("run", config=world.config_path)
-    checked = cli("run-playbook", "gc", "--check", config=world.config_path)
+    checked = cli("run-playbook", "gc", "--check", config=world.config_path,
+                  env={"GITOPS_TRACE_FILE": str(stray), "GITOPS_TRACE_ROOTS": f"{world.root}\t"})
 
     assert applied.returncode == 0 and checked.returncode == 0, applied.stderr + checked.stderr
     assert (world.out / "gc-False").read_text().strip() == "10000,10,10"
     assert (world.out / "gc-True").read_text().strip() == "10000,10,10"
+    assert not stray.exists()  # a check run is not traced
