@@ -7,12 +7,12 @@ playbook. CPython's collector looks for cycles every 700 new objects and finds a
 nothing; every 10,000 costs a run ~3 % less CPU (docs/benchmarks.md) and holds at most
 a few MB more between collections.
 
-The tracer notes each path under the traced roots that the process opened (`r`), probed with
-stat/lstat/access (`p`) or listed (`l`), one line per path and kind, appended to
-$GITOPS_TRACE_FILE (O_APPEND: the controller and its forked workers share it). A path
-reached through a symlink is noted under its link and under its real path, so a change
-to either is seen. The agent turns these lines into the app's inputs after the run
-(execute/tracing.py).
+The tracer notes each path under the traced roots that the process opened (`r`),
+probed with stat/lstat/access (`p`) or listed (`l`), one line per path and kind,
+appended to $GITOPS_TRACE_FILE (O_APPEND: the controller and its forked workers share
+it). A path reached through a symlink is noted under its link and under its real path,
+so a change to either is seen. The agent turns these lines into the app's inputs after
+the run (execute/tracing.py).
 
 $GITOPS_TRACE_ROOTS holds lines "<absolute prefix>\t<repo-relative prefix>": the config
 checkout itself ("" prefix), the agent's links into it (inventory group_vars/host_vars)
