@@ -11,6 +11,7 @@ import time
 import pytest
 
 from tests.helpers import cli
+from tests.integration.test_configure import editor
 
 
 @pytest.fixture
@@ -71,9 +72,7 @@ def test_the_command_gets_the_tests_environment_directory_and_umask(world, tmp_p
     """The environment, working directory and umask of a warm command are those of the
     test that started it, as for a cold one (seen by the editor `configure` starts)."""
     seen = {}
-    editor = tmp_path / "editor.sh"
-    editor.write_text('#!/bin/sh\n{ pwd; umask; echo "$MARK"; } > "$SEEN"\n')
-    editor.chmod(0o755)
+    reporter = editor(tmp_path, '{ pwd; umask; echo "$MARK"; } > "$SEEN"')
     where = tmp_path / "here"
     where.mkdir()
     monkeypatch.chdir(where)
@@ -83,7 +82,7 @@ def test_the_command_gets_the_tests_environment_directory_and_umask(world, tmp_p
             monkeypatch.setenv("GITOPS_TEST_COLD", cold)
             out = tmp_path / f"seen-{cold or 'warm'}"
             done = cli("configure", config=world.config_path,
-                       env={"EDITOR": str(editor), "MARK": f"mark-{cold}", "SEEN": str(out)})
+                       env={**reporter, "MARK": f"mark-{cold}", "SEEN": str(out)})
             assert done.returncode == 0, done.stderr
             seen[cold] = out.read_text().split()
     finally:
