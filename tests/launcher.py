@@ -26,6 +26,7 @@ import json
 import os
 import runpy
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -144,7 +145,7 @@ class Launcher:
         if self.process.poll() is None and self.process.stdin is not None:
             self.process.stdin.close()
             self.process.wait(30)
-        subprocess.run(["rm", "-rf", self.directory], check=False)
+        shutil.rmtree(self.directory, ignore_errors=True)
 
     def run(self, args: list[str], env: dict[str, str],
             timeout: float) -> subprocess.CompletedProcess[str]:
